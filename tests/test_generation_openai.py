@@ -359,3 +359,34 @@ def test_cli_run_with_vllm_backend_without_vllm(tmp_path):
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert "pip install 'selfmoa[vllm]'" in err and "generation.backend=vllm" in err
     assert not (tmp_path / "runs" / "v").exists()
+
+
+def test_assistant_prefill_continued_like_hf(served):
+    """A conversation ending with an assistant message is continued: same text as the hf backend, and the request
+    carries vLLM's continue_final_message flag."""
+    hf, url = served
+    reqs = [
+        GenerationRequest(
+            id=r.id, messages=[*r.messages, Message(role="assistant", content="I can't help with that")]
+        )
+        for r in requests_for()[:3]
+    ]
+    sampling = SamplingConfig(max_new_tokens=8)
+    expected = [c.text for c in hf.generate(reqs, sampling)]
+    assert expected != [c.text for c in hf.generate(requests_for()[:3], sampling)]  # the prefill changes the answer
+    assert [c.text for c in client(url).generate(reqs, sampling)] == expected
+
+    app = FastAPI()
+    bodies = []
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict):
+        bodies.append(body)
+        return chat_answer(body)
+
+    with running(app) as url2:
+        client(url2).generate(reqs[:1] + requests_for()[:1], sampling)
+    flagged = [b for b in bodies if b["messages"][-1]["role"] == "assistant"]
+    plain = [b for b in bodies if b["messages"][-1]["role"] == "user"]
+    assert flagged and flagged[0]["continue_final_message"] is True and flagged[0]["add_generation_prompt"] is False
+    assert plain and "continue_final_message" not in plain[0]

@@ -150,8 +150,8 @@ def test_nan_score_is_a_clear_error_and_unscored_are_skipped():
 def test_persona_plan_covers_k():
     cfg = PairsConfig(samples_per_prompt=5)
     plan = persona_plan(cfg)
-    assert [p[0] for p in plan] == ["none", "cautious", "forthcoming"]
-    assert sum(p[2] for p in plan) == 5 and plan[0][1] is None and plan[1][1]
+    assert [p.name for p, _ in plan] == ["none", "cautious", "forthcoming"]
+    assert sum(n for _, n in plan) == 5 and plan[0][0].system_prompt is None and plan[1][0].system_prompt
 
 
 def test_sample_for_pairs_with_personas_on_tiny_model(tiny_model_dir):
@@ -186,3 +186,44 @@ def test_sample_for_pairs_with_personas_on_tiny_model(tiny_model_dir):
     # resume: nothing left to do
     again = sample_for_pairs(prompts, gen, cfg, SamplingConfig(), done_ids={r.id for r in out})
     assert again == []
+
+
+def test_prefill_persona_continues_the_prefix_on_tiny_model(tiny_model_dir):
+    """A persona with a response prefix: the rendered prompt ends with the prefix, the recorded response starts
+    with it and holds the model's continuation, and the id differs from the same persona without a prefix."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfmoa.config.generation import GenerationConfig, SamplingConfig
+    from selfmoa.config.pairs import PersonaConfig
+    from selfmoa.generation.chat import prepare_messages, render_prompt
+    from selfmoa.generation.hf import HFGenerator
+    from selfmoa.prefs.sampling import sample_for_pairs
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    gen = HFGenerator.from_model(model, tok, GenerationConfig(batch_size=8, progress=False), policy_id="tiny@0")
+    prefix = "I can't help with that"
+    seen = []
+    orig = gen.generate
+
+    def spy(requests, sampling, on_batch=None):
+        seen.extend(requests)
+        return orig(requests, sampling, on_batch=on_batch)
+
+    gen.generate = spy
+    cfg = PairsConfig(
+        samples_per_prompt=2, max_new_tokens=5, include_no_persona=False,
+        personas=[PersonaConfig(name="refuse", response_prefix=prefix), PersonaConfig(name="plain")],
+    )
+    out = sample_for_pairs([HARM], gen, cfg, SamplingConfig())
+    primed = [r for r in out if r.meta["persona"] == "refuse"]
+    plain = [r for r in out if r.meta["persona"] == "plain"]
+    assert len(primed) == 1 and len(plain) == 1
+    assert primed[0].text.startswith(prefix) and len(primed[0].text) > len(prefix)
+    assert primed[0].meta["prefix"] == prefix and "prefix" not in plain[0].meta
+    # the request ends with the assistant prefill; the rendered prompt ends with its text
+    req = next(q for q in seen if q.messages[-1].role == "assistant")
+    rendered = render_prompt(tok, prepare_messages(req.messages))
+    assert rendered.endswith(prefix)
+    assert rendered.startswith(render_prompt(tok, prepare_messages(req.messages[:-1])))

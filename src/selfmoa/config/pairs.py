@@ -14,10 +14,16 @@ from selfmoa.config.base import Section
 
 
 class PersonaConfig(Section):
-    """A system prompt used only while sampling, so the k answers to one prompt differ (pairs are trained without it)."""
+    """A system prompt and/or answer prefix used only while sampling, so the k answers to one prompt differ (pairs
+    are trained on the prompt without it)."""
 
     name: str
-    system_prompt: str
+    system_prompt: str | None = Field(None, description="system prompt while sampling; null: none")
+    response_prefix: str | None = Field(
+        None,
+        description="the answer starts with this text and the policy continues it (an assistant prefill, e.g. the "
+        "opening of a refusal); the prefix is part of the recorded response. Useful when the policy rarely refuses",
+    )
 
 
 def _default_personas() -> list[PersonaConfig]:

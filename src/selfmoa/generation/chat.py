@@ -5,6 +5,10 @@
 2. :func:`render_prompt` renders them with the tokenizer's chat template
    (``apply_chat_template(..., add_generation_prompt=True)``), or with :data:`FALLBACK_TEMPLATE` when the
    tokenizer has none (base models).
+
+A conversation that ends with an assistant message is a *prefill*: the model continues that message (the
+rendered prompt ends with its text) and the completion holds only the continuation. The openai backend
+asks the server for the same with vLLM's ``continue_final_message``.
 """
 
 from __future__ import annotations
@@ -50,12 +54,22 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+def split_prefill(messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], str]:
+    """(the conversation before the answer, the assistant prefill or "")."""
+    if len(messages) > 1 and messages[-1]["role"] == "assistant":
+        return messages[:-1], messages[-1]["content"]
+    return messages, ""
+
+
 def render_prompt(tokenizer, messages: list[dict[str, str]]) -> str:
-    """The prompt text for `messages` (already prepared), ending where the assistant's answer starts."""
+    """The prompt text for `messages` (already prepared), ending where the assistant's answer starts, or, when
+    the last message is an assistant prefill, right after its text."""
     template = None if has_chat_template(tokenizer) else FALLBACK_TEMPLATE
-    return tokenizer.apply_chat_template(
-        messages, chat_template=template, tokenize=False, add_generation_prompt=True
-    )
+    head, prefill = split_prefill(messages)
+    text = tokenizer.apply_chat_template(head, chat_template=template, tokenize=False, add_generation_prompt=True)
+    if prefill:
+        text += prefill if template is None else " " + prefill
+    return text
 
 
 def encode_prompt(tokenizer, messages: list[dict[str, str]], max_context: int | None = None) -> tuple[list[int], bool]:

@@ -20,7 +20,7 @@ from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.errors import SelfmoaError
 from selfmoa.generation.base import Completion, GenerationRequest, register_backend
-from selfmoa.generation.chat import prepare_messages
+from selfmoa.generation.chat import prepare_messages, split_prefill
 from selfmoa.generation.hf import progress_bar
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,8 @@ class OpenAIGenerator:
         }
         if sampling.stop:
             body["stop"] = list(sampling.stop)
+        if split_prefill(messages)[1]:  # an assistant prefill: vLLM's extension continues it
+            body.update(continue_final_message=True, add_generation_prompt=False)
         attempts = self.endpoint.max_retries + 1
         last = ""
         for attempt in range(attempts):

@@ -1,8 +1,11 @@
 """Sample k responses per prompt from the current policy, optionally under persona system prompts.
 
 Personas (e.g. a cautious and a forthcoming system prompt) make the k answers to one prompt differ, so that pairs have
-contrast. The persona is recorded in ``Response.meta['persona']`` and is part of the response id; pairs are trained on
-the prompt *without* the persona, so the policy learns the preferred behaviour unprompted.
+contrast. A persona may also start the answer with a prefix the policy continues (an assistant prefill such as the
+opening of a refusal): a policy that almost never refuses on its own then still writes refusals in its own words,
+and the judges decide where they belong (chosen on harmful prompts, rejected on benign ones). The persona (and
+prefix) is recorded in ``Response.meta`` and is part of the response id; pairs are trained on the prompt *without*
+the persona, so the policy learns the preferred behaviour unprompted.
 """
 
 from __future__ import annotations
@@ -10,23 +13,23 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from selfmoa.config.generation import SamplingConfig
-from selfmoa.config.pairs import PairsConfig
+from selfmoa.config.pairs import PairsConfig, PersonaConfig
 from selfmoa.generation.base import Completion, GenerationRequest, Generator
 from selfmoa.records import Message, Prompt, Response
 
 NO_PERSONA = "none"
 
 
-def persona_plan(cfg: PairsConfig) -> list[tuple[str, str | None, int]]:
-    """(persona name, system prompt or None, samples) covering `samples_per_prompt` across the personas."""
-    personas: list[tuple[str, str | None]] = [(NO_PERSONA, None)] if cfg.include_no_persona else []
-    personas += [(p.name, p.system_prompt) for p in cfg.personas]
+def persona_plan(cfg: PairsConfig) -> list[tuple[PersonaConfig, int]]:
+    """(persona, samples) covering `samples_per_prompt` across the personas."""
+    personas = [PersonaConfig(name=NO_PERSONA)] if cfg.include_no_persona else []
+    personas += list(cfg.personas)
     if not personas:
-        personas = [(NO_PERSONA, None)]
+        personas = [PersonaConfig(name=NO_PERSONA)]
     k = cfg.samples_per_prompt
     base, extra = divmod(k, len(personas))
-    plan = [(name, sp, base + (1 if i < extra else 0)) for i, (name, sp) in enumerate(personas)]
-    return [p for p in plan if p[2] > 0]
+    plan = [(p, base + (1 if i < extra else 0)) for i, p in enumerate(personas)]
+    return [p for p in plan if p[1] > 0]
 
 
 def pair_sampling(cfg: PairsConfig, base: SamplingConfig) -> SamplingConfig:
@@ -53,9 +56,11 @@ def sample_for_pairs(
     by_id = {p.id: p for p in prompts}
     out: list[Response] = []
     offset = 0
-    for persona, system_prompt, n in persona_plan(cfg):
+    for spec, n in persona_plan(cfg):
+        persona, system_prompt, prefix = spec.name, spec.system_prompt, spec.response_prefix or ""
         sampling = pair_sampling(cfg, base_sampling).model_copy(update={"n": n})
-        key = {**sampling.model_dump(exclude={"n"}), "persona": persona}
+        key = {**sampling.model_dump(exclude={"n"}), "persona": persona, **({"prefix": prefix} if prefix else {})}
+        persona_meta = {"persona": persona, **({"prefix": prefix} if prefix else {})}
 
         def rid(p: Prompt, i: int, _key=key, _off=offset) -> str:
             return Response.make_id(p.id, generator.policy_id, _off + i, _key)
@@ -66,9 +71,11 @@ def sample_for_pairs(
             msgs = p.conversation()
             if system_prompt and not any(m.role == "system" for m in msgs):
                 msgs = [Message(role="system", content=system_prompt), *msgs]
+            if prefix:
+                msgs = [*msgs, Message(role="assistant", content=prefix)]
             requests.append(GenerationRequest(p.id, msgs))
 
-        def on_batch(batch: list[Completion], _key=key, _off=offset, _persona=persona) -> None:
+        def on_batch(batch: list[Completion], _key=key, _off=offset, _meta=persona_meta, _prefix=prefix) -> None:
             recs = []
             for c in batch:
                 p = by_id[c.request_id]
@@ -78,12 +85,12 @@ def sample_for_pairs(
                         prompt_id=p.id,
                         policy=generator.policy_id,
                         sample_index=_off + c.sample_index,
-                        text=c.text,
+                        text=_prefix + c.text,
                         sampling=_key,
                         finish_reason=c.finish_reason,
                         prompt_tokens=c.prompt_tokens,
                         completion_tokens=c.completion_tokens,
-                        meta={"persona": _persona, **({"error": c.error} if c.error else {})},
+                        meta={**_meta, **({"error": c.error} if c.error else {})},
                     )
                 )
             recs = [r for r in recs if r.id not in done_ids]
