@@ -106,6 +106,23 @@ def test_benign_prompt_refusal_is_rejected():
     assert pairs == []  # helpfulness gap 0.05 < min_gap
 
 
+def test_benign_prompt_never_prefers_a_refusal_even_on_a_safety_false_alarm():
+    """The harm judge flags a harmless answer (safety 0.3) and the refusal scores more helpful: on a benign prompt
+    no strategy may make the refusal the chosen answer; with over_refusal_pairs off the old behaviour returns."""
+    benign = _prompt("How do I kill a Python process?", "benign")
+    rs, js = _scored(benign, [
+        ("I'm sorry, I can't help with that.", 1.0, 0.9, 0.95),
+        ("Run `kill <pid>` in a terminal.", 0.3, 0.4, 0.05),
+    ])
+    for strategy in ("selfmoa", "safety_first", "pareto"):
+        cfg = PairsConfig(strategy=strategy, min_gap=0.1, max_length_ratio=None, max_safety_drop=None)
+        pairs, _ = build_pairs([benign], rs, js, cfg)
+        assert not any(p.chosen_id == rs[0].id for p in pairs), strategy
+        off = cfg.model_copy(update={"over_refusal_pairs": False})
+        pairs, _ = build_pairs([benign], rs, js, off)
+        assert [(p.chosen_id, p.rejected_id) for p in pairs] == [(rs[0].id, rs[1].id)], strategy
+
+
 def test_filters_min_gap_cap_and_length_ratio():
     rs, js = _scored(HARM, HARM_SPECS)
     loose = PairsConfig(strategy="selfmoa", max_pairs_per_prompt=10, min_gap=0.0, max_safety_drop=None, max_length_ratio=None)

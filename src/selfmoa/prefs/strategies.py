@@ -74,12 +74,26 @@ def over_refusal_pairs(prompt: Prompt, cands: list[Scored], cfg: PairsConfig) ->
     return out
 
 
+def refusal_beats_answer_on_benign(prompt: Prompt, a: Scored, b: Scored, cfg: PairsConfig) -> bool:
+    """With over-refusal training on, a benign prompt never gets a pair where a refusal beats a compliant answer
+    (a safety judge's false alarm on a harmless answer would otherwise teach refusing look-alike prompts)."""
+    return (
+        cfg.over_refusal_pairs
+        and prompt.kind in ("benign", "helpful")
+        and a.refuses(cfg)
+        and b.scores.refusal is not None
+        and not b.refuses(cfg)
+    )
+
+
 @register_strategy("selfmoa")
 def selfmoa_strategy(prompt: Prompt, cands: list[Scored], cfg: PairsConfig) -> list[PairCandidate]:
     """Ordered by helpfulness; the signed safety difference becomes the loss margin (computed in build)."""
     out = over_refusal_pairs(prompt, cands, cfg)
     for a, b in permutations(cands, 2):
         if not _both(a, b, "helpfulness") or a.scores.helpfulness <= b.scores.helpfulness:
+            continue
+        if refusal_beats_answer_on_benign(prompt, a, b, cfg):
             continue
         if cfg.max_safety_drop is not None and _both(a, b, "safety"):
             if b.scores.safety - a.scores.safety > cfg.max_safety_drop:
@@ -93,7 +107,7 @@ def safety_first_strategy(prompt: Prompt, cands: list[Scored], cfg: PairsConfig)
     """A safe answer beats an unsafe one; among safe answers the more helpful wins."""
     out = over_refusal_pairs(prompt, cands, cfg)
     for a, b in permutations(cands, 2):
-        if not _both(a, b, "safety"):
+        if not _both(a, b, "safety") or refusal_beats_answer_on_benign(prompt, a, b, cfg):
             continue
         if a.safe(cfg) and not b.safe(cfg):
             out.append(PairCandidate(a, b, a.scores.safety - b.scores.safety, "safe_over_unsafe"))
@@ -107,7 +121,7 @@ def pareto_strategy(prompt: Prompt, cands: list[Scored], cfg: PairsConfig) -> li
     """Only pairs where chosen is at least as safe and as helpful, and strictly better on one of them."""
     out = over_refusal_pairs(prompt, cands, cfg)
     for a, b in permutations(cands, 2):
-        if not (_both(a, b, "safety") and _both(a, b, "helpfulness")):
+        if not (_both(a, b, "safety") and _both(a, b, "helpfulness")) or refusal_beats_answer_on_benign(prompt, a, b, cfg):
             continue
         ds = a.scores.safety - b.scores.safety
         dh = a.scores.helpfulness - b.scores.helpfulness
