@@ -52,7 +52,11 @@ class PairsConfig(Section):
     temperature: float = Field(0.8, gt=0, description="sampling temperature for pair sampling")
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int | None = Field(None, gt=0, description="null: generation.sampling.max_new_tokens")
-    personas: list[PersonaConfig] = Field(default_factory=_default_personas)
+    personas: list[PersonaConfig] = Field(
+        default_factory=_default_personas,
+        description="used only while sampling: {name, system_prompt, response_prefix (an answer opening the policy "
+        "continues)}",
+    )
     include_no_persona: bool = Field(True, description="also sample with no persona system prompt")
     min_gap: float = Field(0.1, ge=0, description="minimum score gap on the ordering objective")
     max_pairs_per_prompt: int = Field(2, ge=1)
