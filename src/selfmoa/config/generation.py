@@ -37,6 +37,12 @@ class VLLMConfig(Section):
     max_model_len: int | None = None
     enable_lora: bool = True
     max_lora_rank: int = 64
+    lora_adapter: Literal["auto", "never"] = Field(
+        "auto",
+        description="auto: when model.name_or_path is a LoRA adapter folder (adapter_config.json) or a `selfmoa train` "
+        "policy/ with its adapter/ beside it, load the base model once and generate through vLLM's LoRARequest "
+        "(no merged copy); adapters vLLM cannot serve fall back to merged weights. never: always load merged weights",
+    )
 
 
 class GenerationConfig(Section):

@@ -4,6 +4,11 @@ vLLM is imported only when this backend is built, so CPU installs never import i
 with the same chat handling as the other backends (:mod:`selfmoa.generation.chat`). A LoRA adapter can be
 attached at construction or swapped later with :meth:`VLLMGenerator.set_adapter` (e.g. after each training
 iteration) without reloading the base model.
+
+When ``model.name_or_path`` is a policy trained with LoRA (an adapter folder, or a `selfmoa train` output's
+``policy/`` with ``adapter/`` beside it), the engine loads the adapter's base model and generates through
+``LoRARequest`` instead of loading the merged weights; adapters vLLM cannot serve fall back to merged weights
+(``generation.vllm.lora_adapter``; see :mod:`selfmoa.generation.lora`).
 """
 
 from __future__ import annotations
@@ -28,12 +33,18 @@ class VLLMGenerator:
 
     def __init__(self, model_config: ModelConfig, gen_config: GenerationConfig, *, adapter: str | Path | None = None):
         vllm = _vllm()
+        from selfmoa.generation.lora import plan_lora
         from selfmoa.models import resolve_model
 
         resolved = resolve_model(model_config)
         cfg = gen_config.vllm
         self.model_config = model_config
         self.gen_config = gen_config
+        plan = plan_lora(resolved.location, cfg) if resolved.local else None
+        if plan is not None and plan.base != resolved.location:
+            resolved = resolve_model(model_config.model_copy(update={"name_or_path": plan.base}))
+        if plan is not None and plan.adapter is not None and adapter is None:
+            adapter = plan.adapter
         self.llm = vllm.LLM(
             model=resolved.location,
             revision=model_config.revision,
@@ -52,7 +63,8 @@ class VLLMGenerator:
         self._base_policy = f"vllm:{resolved.name}"
         self._lora = None
         self._lora_counter = 0
-        self.model_info = {"backend": "vllm", "spec": resolved.spec, "location": resolved.location}
+        self.model_info = {"backend": "vllm", "spec": resolved.spec, "location": resolved.location,
+                           "weights": plan.reason if plan is not None else "weights"}
         self.policy_id = self._base_policy
         if adapter is not None:
             self.set_adapter(adapter)
@@ -69,9 +81,13 @@ class VLLMGenerator:
             raise SelfmoaError(f"LoRA adapter: {path} has no adapter_config.json")
         from vllm.lora.request import LoRARequest
 
+        from selfmoa.generation.lora import lora_name
+
         self._lora_counter += 1
-        self._lora = LoRARequest(path.name, self._lora_counter, str(path))
-        self.policy_id = f"{self._base_policy}+lora:{path.name}"
+        name = lora_name(path)
+        self._lora = LoRARequest(name, self._lora_counter, str(path))
+        self.policy_id = f"{self._base_policy}+lora:{name}"
+        self.model_info["adapter"] = str(path)
 
     def generate(
         self,
