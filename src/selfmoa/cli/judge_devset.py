@@ -190,22 +190,26 @@ def register(app: typer.Typer) -> None:
 def fit_devset(
     folder: Optional[Path] = typer.Option(None, "--dir", help="dev set folder (default: the committed one)"),
     heldout_set: Optional[list[str]] = typer.Option(None, "--heldout-set", help="source sets held out (default: StrongREJECT, SST, JBB)"),
-    C: float = typer.Option(0.5, "--C", help="inverse L2 regularisation strength"),
-    dev_weight: float = typer.Option(3.0, help="weight of a dev-set row relative to a public human-labelled row"),
-    public: bool = typer.Option(True, "--public/--no-public", help="also fit on the public human-labelled sets"),
+    C: float = typer.Option(0.5, "--C", help="inverse L2 regularisation strength of the attempt head (target-harm)"),
+    refusal_C: float = typer.Option(0.1, "--refusal-C", help="inverse L2 regularisation strength of the refusal head"),
+    prompt_C: float = typer.Option(0.1, "--prompt-C", help="inverse L2 regularisation strength of the request head"),
+    dev_weight: float = typer.Option(3.0, help="weight of a dev-set row relative to a public human-labelled row (refusal head)"),
+    public: bool = typer.Option(True, "--public/--no-public", help="also fit the refusal head on the public human-labelled sets"),
     output: Optional[Path] = typer.Option(None, "--out", help="folder for the head JSON files (default: the shipped one)"),
     data_dir: Optional[Path] = DataDirOpt,
 ):
-    """Fit the target-model heads (judges `target-harm`, `target-refusal`) on the dev set's fit part, never on
-    the held-out source sets."""
+    """Fit the target-model heads (judges `target-harm`: request head x attempt head, `target-refusal`) on the dev
+    set's fit part and the seed prompts, never on the held-out source sets."""
     from selfmoa.data.datadir import resolve_data_dir
     from selfmoa.judges.devset import DEFAULT_HELDOUT, load_devset
     from selfmoa.judges.target_fit import fit_target_heads, head_path
 
     dd = resolve_data_dir(data_dir)
     ds = load_devset(folder, heldout_sets=heldout_set or DEFAULT_HELDOUT, data_dir=dd)
-    cmd = f"selfmoa judge fit-devset --C {C} --dev-weight {dev_weight}" + ("" if public else " --no-public")
-    heads = fit_target_heads(ds, dd, C=C, dev_weight=dev_weight, public=public, rebuild=cmd)
+    cmd = (f"selfmoa judge fit-devset --C {C} --refusal-C {refusal_C} --prompt-C {prompt_C} --dev-weight {dev_weight}"
+           + ("" if public else " --no-public"))
+    heads = fit_target_heads(ds, dd, C=C, refusal_C=refusal_C, prompt_C=prompt_C, dev_weight=dev_weight, public=public,
+                             rebuild=cmd)
     for h in heads.values():
         path = h.save((output / f"{h.name}.json") if output else head_path(h.name))
         out.print(f"wrote {path}", highlight=False)

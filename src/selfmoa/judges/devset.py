@@ -470,10 +470,26 @@ class DevSet:
     meta: dict = field(default_factory=dict)
 
     def split(self) -> tuple[list[Answer], list[Answer]]:
-        """(fit part, held-out part): whole source prompt sets, never individual rows."""
-        fit = [a for a in self.answers if a.set not in self.heldout_sets]
+        """(fit part, held-out part): whole source prompt sets, never individual rows.
+
+        The red-team sets overlap (JBB harmful reuses HarmBench and AdvBench behaviours, StrongREJECT some
+        AdvBench ones), so an answer in a fit set whose prompt text also occurs in a held-out set is dropped
+        from the fit part: no held-out prompt is ever seen by a fit, not even under another set's name."""
         held = [a for a in self.answers if a.set in self.heldout_sets]
+        held_prompts = {_norm_prompt(a.prompt) for a in held if a.prompt}
+        fit = [a for a in self.answers if a.set not in self.heldout_sets
+               and not (a.prompt and _norm_prompt(a.prompt) in held_prompts)]
         return fit, held
+
+    def leaked(self) -> list[Answer]:
+        """Answers of fit sets left out of the fit part because their prompt text is also a held-out prompt."""
+        fit, _ = self.split()
+        kept = {a.id for a in fit}
+        return [a for a in self.answers if a.set not in self.heldout_sets and a.id not in kept]
+
+
+def _norm_prompt(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".?! ")
 
 
 def load_devset(folder: Path | None = None, *, heldout_sets: Sequence[str] = DEFAULT_HELDOUT,
@@ -567,6 +583,10 @@ def summary(devset: DevSet) -> dict[str, Any]:
         "unsafe": sum(l.unsafe for l in labs),
         "refusal": dict(Counter(l.refusal for l in labs)),
         "fit_part": len(fit),
+        "fit_dropped_shared_prompt": len(devset.leaked()),
         "heldout_part": len(held),
+        "heldout_answers_to_harmful": sum(a.kind == "harmful" for a in held),
+        "heldout_unsafe": sum(devset.labels[a.id].unsafe for a in held),
+        "heldout_refusal": sum(devset.labels[a.id].refused for a in held),
         "heldout_sets": list(devset.heldout_sets),
     }
