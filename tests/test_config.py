@@ -30,7 +30,7 @@ def test_overrides_are_typed():
         ("train.bogus=1", "unknown key 'train.bogus'"),
         ("bogus.key=1", "unknown key 'bogus'"),
         ("run.iterations=1.5", "'run.iterations' expected an integer, got 1.5"),
-        ("generation.backend=foo", "'generation.backend' expected one of 'hf', 'openai' or 'vllm'"),
+        ("generation.backend=foo", "'generation.backend' expected one of 'hf', 'openai', 'vllm' or 'ray'"),
         ("generation.sampling.n=0", "'generation.sampling.n'"),
         ("model.trust_remote_code=maybe", "'model.trust_remote_code' expected true or false"),
     ],

@@ -19,6 +19,7 @@ Examples:
 
     selfmoa judge list
     selfmoa judge score answers.jsonl --judge refusal-classifier --judge harm-classifier --out judgments.jsonl
+    selfmoa judge score answers.jsonl --judge refusal-classifier --out judgments.jsonl --ray-workers 4   # on Ray
     selfmoa judge eval --judge refusal-classifier --judge refusal-substring --set xstest-refusal --set pyrit-refusal
     selfmoa judge eval --judge harm-classifier --file my_labels.csv --objective safety --label-col unsafe
     selfmoa judge aggregate judgments.jsonl --objective safety -o combined.jsonl
@@ -73,6 +74,10 @@ def score(
     batch_size: int = typer.Option(64, min=1),
     cache: Optional[Path] = typer.Option(None, help="SQLite judge cache (default: $SELFMOA_HOME/cache/judges.sqlite)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the judge cache"),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", min=1, help="score on N Ray actors (extra "
+                                              "selfmoa[ray]); same records as without"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join ('auto', "
+                                              "'ray://head:10001'); default $RAY_ADDRESS, else a local cluster"),
 ):
     """Score every row with each judge; write Judgment records; print counts of empty, truncated,
     non-English and unparsable items."""
@@ -81,10 +86,24 @@ def score(
     from selfmoa.models.home import selfmoa_home
     from selfmoa.store.atomic import atomic_write_text
 
+    if ray_workers is not None:
+        from selfmoa.distributed import check_ray
+
+        check_ray("--ray-workers")  # names the extra before anything is read or written
     items = items_from_file(input, prompt_col=prompt_col, response_col=response_col, id_col=id_col)
-    judges = [make_judge(name, **_params(param)) for name in judge]
     jc = None if no_cache else JudgeCache(cache or selfmoa_home() / "cache" / "judges.sqlite")
-    records, stats, _ = judge_items(judges, items, cache=jc, batch_size=batch_size)
+    if ray_workers is not None:
+        from selfmoa.judges.base import judge_class
+        from selfmoa.judges.ray_scoring import RayJudgePool
+
+        for name in judge:
+            judge_class(name)  # unknown names fail here, before a cluster starts
+        with RayJudgePool(judge, ray_workers, overrides=_params(param), batch_size=batch_size, address=ray_address) as pool:
+            judges = pool.judges
+            records, stats, _ = judge_items(judges, items, cache=jc, batch_size=batch_size * ray_workers * 4)
+    else:
+        judges = [make_judge(name, **_params(param)) for name in judge]
+        records, stats, _ = judge_items(judges, items, cache=jc, batch_size=batch_size)
     atomic_write_text(output, "".join(r.to_json() + "\n" for r in records))
     table = Table(title=f"{stats.items} items -> {output}")
     for col in ("judge", "empty", "truncated", "non_english", "parse_failed", "labels", "mean score"):

@@ -45,10 +45,29 @@ class VLLMConfig(Section):
     )
 
 
+class RayConfig(Section):
+    """generation.backend=ray: shard generation over Ray actors, each holding a model (extra ``selfmoa[ray]``)."""
+
+    num_workers: int = Field(2, ge=1, description="Ray actors, each holding one copy of the model")
+    backend: Literal["hf", "vllm"] = Field("hf", description="the engine inside each actor")
+    address: str | None = Field(
+        None, description="Ray cluster to join ('auto', 'ray://head:10001'); null: $RAY_ADDRESS, else a local cluster"
+    )
+    num_cpus_per_worker: float = Field(1.0, ge=0, description="CPUs each actor reserves (and its torch threads)")
+    num_gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each actor reserves (set model.device=cuda)")
+    chunk_size: int | None = Field(
+        None, ge=1, description="prompts per task sent to an actor (null: generation.batch_size); results are saved per task"
+    )
+
+
 class GenerationConfig(Section):
-    backend: Literal["hf", "openai", "vllm"] = Field("hf", description="hf: in-process transformers; openai: any OpenAI-compatible server; vllm: in-process vLLM")
+    backend: Literal["hf", "openai", "vllm", "ray"] = Field(
+        "hf", description="hf: in-process transformers; openai: any OpenAI-compatible server; vllm: in-process vLLM; "
+        "ray: hf or vLLM engines on Ray actors (generation.ray)"
+    )
     batch_size: int = Field(32, ge=1, description="prompts per forward batch (hf backend)")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     openai: EndpointConfig = Field(default_factory=EndpointConfig)
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     progress: bool = Field(True, description="show a progress bar on long work")
