@@ -78,16 +78,29 @@ def run_cmd(
     overrides: Optional[list[str]] = SetOpt,
 ):
     """Train on preference pairs with `train.method`: modpo (default; the safety margin in the loss), dpo (plain DPO,
-    margin ignored) or sft (SFT on the pairs' chosen answers that are refusals)."""
+    margin ignored) or sft (SFT on the pairs' chosen answers that are refusals).
+
+    Multi-process (DDP, FSDP, DeepSpeed): `accelerate launch --config_file configs/accelerate/ddp.yaml -m selfmoa
+    train run ...` (see docs/scaling.md); train.batch_size stays the pairs per optimizer step of the whole job."""
     from selfmoa.errors import SelfmoaError
+    from selfmoa.models.loader import resolve_model
     from selfmoa.train.data import hh_rlhf_rows, read_pairs_file
-    from selfmoa.train.runner import load_for_training, train_on_rows
+    from selfmoa.train.distributed import check_launch, launch_model_config, train_on_rows_distributed, world_size
+    from selfmoa.train.qlora import check_qlora
+    from selfmoa.train.runner import load_for_training
 
     cfg = load(config, overrides)
     given = [x for x in (pairs, run, hh_rlhf or None) if x is not None]
     if len(given) != 1:
         raise SelfmoaError("train run: give exactly one of --pairs FILE, --run DIR or --hh-rlhf")
     t = cfg.train
+    world = world_size()
+    check_launch()
+    check_qlora(t)
+    if world > 1 and t.method == "sft":
+        raise SelfmoaError("train.method=sft: multi-process launches are supported for modpo and dpo; run SFT in one process")
+    policy = launch_model_config(cfg.model)
+    base = resolve_model(policy).location
     if pairs is not None:
         rows = read_pairs_file(pairs)
     elif run is not None:
@@ -101,12 +114,22 @@ def run_cmd(
 
         examples = refusal_examples(rows)
         out.print(f"SFT on refusals: {len(examples)} examples from {len(rows)} pairs")
-        model, tok, device = load_for_training(cfg.model)
+        model, tok, device = load_for_training(policy)
         res = train_sft(model, tok, examples, t, output, device=device, name="sft-refusals")
+    elif t.qlora:
+        from selfmoa.train.qlora import load_for_qlora, merge_policy
+
+        model, tok, device = load_for_qlora(policy, t)
+        res = train_on_rows_distributed(model, tok, rows, t.model_copy(update={"merge": False}), output, device=device,
+                                        base_location=base)
+        if res is not None and t.merge and not res.policy_dir:
+            res = merge_policy(res, policy, tok)
     else:
-        model, tok, device = load_for_training(cfg.model)
-        res = train_on_rows(model, tok, rows, t, output, device=device)
-    _summary(res, f"train ({t.method})")
+        model, tok, device = load_for_training(policy)
+        res = train_on_rows_distributed(model, tok, rows, t, output, device=device, base_location=base)
+    if res is None:  # a non-zero rank of a multi-process launch: rank 0 reports
+        return
+    _summary(res, f"train ({t.method}{f', {world} processes' if world > 1 else ''})")
 
 
 @app.command("reset")

@@ -47,6 +47,10 @@ class TrainConfig(Section):
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: list[str] | str = "all-linear"
+    qlora: bool = Field(
+        False, description="QLoRA: load the frozen base in 4-bit NF4 (bitsandbytes, CUDA; extra selfmoa[qlora]) and train "
+        "the LoRA adapter on it; the merged policy is rebuilt from the full-precision base (`selfmoa train run`)"
+    )
     precompute_ref: bool = Field(True, description="compute reference log-probs once and cache them in the run folder")
     eval_fraction: float = Field(0.2, ge=0, lt=1, description="held-out share of pairs for preference accuracy")
     save_steps: int = Field(20, ge=1, description="checkpoint every N optimizer steps")
