@@ -126,3 +126,15 @@ def test_ddp_two_cpu_processes_follow_one_process(tiny_model_dir, tmp_path):
     x = torch.tensor([[5, 17, 42, 99, 7]])
     with torch.no_grad():
         torch.testing.assert_close(m2(x).logits, m1(x).logits, rtol=1e-3, atol=1e-3)
+
+
+def test_loop_training_with_qlora_fails_before_loading_without_bitsandbytes(tmp_path):
+    """The loop's training entry point honours train.qlora: here (no bitsandbytes / no CUDA) it stops with the
+    one-line error before any model is loaded or any file is written."""
+    from selfmoa.config.models import ModelConfig
+    from selfmoa.train.runner import train_preferences
+
+    with pytest.raises(SelfmoaError, match=r"train\.qlora"):
+        train_preferences([], ModelConfig(name_or_path=str(tmp_path / "no-model")), TrainConfig(qlora=True),
+                          tmp_path / "out", prompts=[], responses=[])
+    assert not (tmp_path / "out").exists()

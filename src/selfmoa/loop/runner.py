@@ -129,8 +129,8 @@ def train_stage(store: RunStore, cfg: SelfmoaConfig, iteration: int, policy: Mod
             )
         clear_model_cache()  # the trainer loads its own copy of policy i-1
         log(f"train {iteration}: {len(pairs)} pairs, {cfg.train.method} ({'LoRA' if cfg.train.lora else 'full'})")
-        res = train_preferences(pairs, policy, cfg.train, out_dir, prompts=prompts, responses=responses)
-        with store.stage(stage) as h:
+        with store.stage(stage) as h:  # inside the stage, so the ledger shows it running and its seconds
+            res = train_preferences(pairs, policy, cfg.train, out_dir, prompts=prompts, responses=responses)
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, n_eval=res.n_eval, seconds=res.seconds,
                        eval_before=res.eval_before, eval_after=res.eval_after)
         clear_model_cache()

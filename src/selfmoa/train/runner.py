@@ -342,6 +342,18 @@ def train_preferences(
     resumes from the newest checkpoint, or returns the stored result when training had finished.
     """
     out_dir = Path(out_dir)
+    if cfg.qlora:  # a 4-bit base: train the adapter, then merge it into the full-precision base
+        from selfmoa.train.qlora import check_qlora, load_for_qlora, merge_policy
+
+        check_qlora(cfg)
+        if (out_dir / "result.json").exists():
+            res = TrainResult.load(out_dir / "result.json")
+        else:
+            rows = _with_system_prompt(pairs_to_rows(pairs, responses, prompts), model.system_prompt)
+            lm, tok, device = load_for_qlora(model, cfg)
+            res = train_on_rows(lm, tok, rows, cfg.model_copy(update={"merge": False}), out_dir, device=device,
+                                callbacks=callbacks)
+        return merge_policy(res, model) if cfg.merge and not res.policy_dir else res
     if (out_dir / "result.json").exists():
         return TrainResult.load(out_dir / "result.json")
     rows = _with_system_prompt(pairs_to_rows(pairs, responses, prompts), model.system_prompt)
