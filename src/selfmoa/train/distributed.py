@@ -172,10 +172,9 @@ def train_on_rows_distributed(model, tokenizer, rows: list[dict], cfg: TrainConf
     from accelerate.utils import broadcast_object_list
 
     from selfmoa.train.callbacks import JsonlMetricsCallback
-    from selfmoa.train.data import split_rows
     from selfmoa.train.runner import (
-        TrainResult, _dataset, _eval_summary, build_trainer, check_tokenizer, last_complete_checkpoint, loss_name_for,
-        train_and_save,
+        TrainResult, _dataset, _eval_summary, _set_threads, build_trainer, check_tokenizer, last_complete_checkpoint,
+        loss_name_for, train_and_save, train_eval_rows,
     )
 
     state = PartialState(cpu=device == "cpu")
@@ -186,17 +185,9 @@ def train_on_rows_distributed(model, tokenizer, rows: list[dict], cfg: TrainConf
     if finished[0]:
         return TrainResult.load(out_dir / "result.json") if state.is_main_process else None
     rank_cfg = per_process_config(cfg, world)
-    if cfg.threads:
-        import torch
-
-        torch.set_num_threads(cfg.threads)
+    _set_threads(cfg)
     check_tokenizer(model, tokenizer)
-    if eval_rows is None:
-        train_rows, eval_rows = split_rows(rows, cfg.eval_fraction, cfg.seed)
-    else:
-        train_rows = rows
-    if not train_rows:
-        raise SelfmoaError("pairs: no training pairs left after holding out the evaluation share (train.eval_fraction)")
+    train_rows, eval_rows = train_eval_rows(rows, eval_rows, cfg)
     t0 = time.monotonic()
     with state.main_process_first():  # rank 0 writes the Arrow datasets; the others then read them
         if state.is_main_process:

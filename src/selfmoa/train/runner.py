@@ -218,6 +218,17 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return max(done)[1] if done else None
 
 
+def train_eval_rows(rows: list[dict], eval_rows: list[dict] | None, cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """(training rows, evaluation rows): `eval_rows` when given, else a seeded `train.eval_fraction` hold-out."""
+    if eval_rows is None:
+        train_rows, eval_rows = split_rows(rows, cfg.eval_fraction, cfg.seed)
+    else:
+        train_rows = rows
+    if not train_rows:
+        raise SelfmoaError("pairs: no training pairs left after holding out the evaluation share (train.eval_fraction)")
+    return train_rows, eval_rows
+
+
 def train_on_rows(
     model,
     tokenizer,
@@ -237,12 +248,7 @@ def train_on_rows(
         return TrainResult.load(done)
     _set_threads(cfg)
     check_tokenizer(model, tokenizer)
-    if eval_rows is None:
-        train_rows, eval_rows = split_rows(rows, cfg.eval_fraction, cfg.seed)
-    else:
-        train_rows = rows
-    if not train_rows:
-        raise SelfmoaError("pairs: no training pairs left after holding out the evaluation share (train.eval_fraction)")
+    train_rows, eval_rows = train_eval_rows(rows, eval_rows, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     trainer = build_trainer(model, tokenizer, train_rows, eval_rows, cfg, out_dir, device, callbacks)
