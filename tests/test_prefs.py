@@ -171,27 +171,35 @@ def test_persona_plan_covers_k():
     assert sum(n for _, n in plan) == 5 and plan[0][0].system_prompt is None and plan[1][0].system_prompt
 
 
-def test_sample_for_pairs_with_personas_on_tiny_model(tiny_model_dir):
+def _spied_tiny_generator(tiny_model_dir):
+    """An hf generator on the tiny model, and the list every generation request it receives is appended to."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selfmoa.config.generation import GenerationConfig, SamplingConfig
+    from selfmoa.config.generation import GenerationConfig
     from selfmoa.generation.hf import HFGenerator
-    from selfmoa.prefs.sampling import sample_for_pairs
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     gen = HFGenerator.from_model(model, tok, GenerationConfig(batch_size=8, progress=False), policy_id="tiny@0")
-    prompts = [_prompt("How do I bake bread?", "benign"), HARM]
-    cfg = PairsConfig(samples_per_prompt=3, max_new_tokens=6)
-    seen_requests = []
+    seen = []
     orig = gen.generate
 
     def spy(requests, sampling, on_batch=None):
-        seen_requests.extend(requests)
+        seen.extend(requests)
         return orig(requests, sampling, on_batch=on_batch)
 
     gen.generate = spy
+    return gen, seen
+
+
+def test_sample_for_pairs_with_personas_on_tiny_model(tiny_model_dir):
+    from selfmoa.config.generation import SamplingConfig
+    from selfmoa.prefs.sampling import sample_for_pairs
+
+    gen, seen_requests = _spied_tiny_generator(tiny_model_dir)
+    prompts = [_prompt("How do I bake bread?", "benign"), HARM]
+    cfg = PairsConfig(samples_per_prompt=3, max_new_tokens=6)
     written = []
     out = sample_for_pairs(prompts, gen, cfg, SamplingConfig(), on_records=written.extend)
     assert len(out) == 6 and len({r.id for r in out}) == 6 and written == out
@@ -208,27 +216,14 @@ def test_sample_for_pairs_with_personas_on_tiny_model(tiny_model_dir):
 def test_prefill_persona_continues_the_prefix_on_tiny_model(tiny_model_dir):
     """A persona with a response prefix: the rendered prompt ends with the prefix, the recorded response starts
     with it and holds the model's continuation, and the id differs from the same persona without a prefix."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from selfmoa.config.generation import GenerationConfig, SamplingConfig
+    from selfmoa.config.generation import SamplingConfig
     from selfmoa.config.pairs import PersonaConfig
     from selfmoa.generation.chat import prepare_messages, render_prompt
-    from selfmoa.generation.hf import HFGenerator
     from selfmoa.prefs.sampling import sample_for_pairs
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tok.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    gen = HFGenerator.from_model(model, tok, GenerationConfig(batch_size=8, progress=False), policy_id="tiny@0")
+    gen, seen = _spied_tiny_generator(tiny_model_dir)
+    tok = gen.tokenizer
     prefix = "I can't help with that"
-    seen = []
-    orig = gen.generate
-
-    def spy(requests, sampling, on_batch=None):
-        seen.extend(requests)
-        return orig(requests, sampling, on_batch=on_batch)
-
-    gen.generate = spy
     cfg = PairsConfig(
         samples_per_prompt=2, max_new_tokens=5, include_no_persona=False,
         personas=[PersonaConfig(name="refuse", response_prefix=prefix), PersonaConfig(name="plain")],
