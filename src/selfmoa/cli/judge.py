@@ -94,13 +94,12 @@ def score(
     jc = None if no_cache else JudgeCache(cache or selfmoa_home() / "cache" / "judges.sqlite")
     if ray_workers is not None:
         from selfmoa.judges.base import judge_class
-        from selfmoa.judges.ray_scoring import RayJudgePool
+        from selfmoa.judges.ray_scoring import judge_items_ray
 
         for name in judge:
             judge_class(name)  # unknown names fail here, before a cluster starts
-        with RayJudgePool(judge, ray_workers, overrides=_params(param), batch_size=batch_size, address=ray_address) as pool:
-            judges = pool.judges
-            records, stats, _ = judge_items(judges, items, cache=jc, batch_size=batch_size * ray_workers * 4)
+        records, stats, _ = judge_items_ray(judge, items, num_workers=ray_workers, cache=jc, batch_size=batch_size,
+                                            overrides=_params(param), address=ray_address)
     else:
         judges = [make_judge(name, **_params(param)) for name in judge]
         records, stats, _ = judge_items(judges, items, cache=jc, batch_size=batch_size)
@@ -108,15 +107,13 @@ def score(
     table = Table(title=f"{stats.items} items -> {output}")
     for col in ("judge", "empty", "truncated", "non_english", "parse_failed", "labels", "mean score"):
         table.add_column(col)
-    for j in judges:
-        c = stats.counts[j.id]
-        labels = "; ".join(f"{k.split('/')[1]}: " + ", ".join(f"{lab}={n}" for lab, n in v.most_common()) for k, v in stats.labels.items() if k.startswith(j.id + "/"))
-        means = ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in stats.mean.items() if k.startswith(j.id + "/"))
-        table.add_row(j.id, str(c["empty"]), str(c["truncated"]), str(c["non_english"]), str(c["parse_failed"]), labels, means)
+    for jid, c in stats.counts.items():  # judge ids in the order given
+        labels = "; ".join(f"{k.split('/')[1]}: " + ", ".join(f"{lab}={n}" for lab, n in v.most_common()) for k, v in stats.labels.items() if k.startswith(jid + "/"))
+        means = ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in stats.mean.items() if k.startswith(jid + "/"))
+        table.add_row(jid, str(c["empty"]), str(c["truncated"]), str(c["non_english"]), str(c["parse_failed"]), labels, means)
     out.print(table)
-    for j in judges:  # one plain line per judge: greppable, and not wrapped away by a narrow terminal
-        c = stats.counts[j.id]
-        out.print(f"{j.id}: " + " ".join(f"{k}={c[k]}" for k in ("empty", "truncated", "non_english", "parse_failed")),
+    for jid, c in stats.counts.items():  # one plain line per judge: greppable, and not wrapped away by a narrow terminal
+        out.print(f"{jid}: " + " ".join(f"{k}={c[k]}" for k in ("empty", "truncated", "non_english", "parse_failed")),
                   highlight=False, soft_wrap=True)
     if jc:
         console.print(f"cache: {jc.hits} hits, {jc.misses} misses ({jc.path})")
