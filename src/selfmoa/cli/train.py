@@ -117,13 +117,10 @@ def run_cmd(
         model, tok, device = load_for_training(policy)
         res = train_sft(model, tok, examples, t, output, device=device, name="sft-refusals")
     elif t.qlora:
-        from selfmoa.train.qlora import load_for_qlora, merge_policy
+        from selfmoa.train.qlora import train_qlora
 
-        model, tok, device = load_for_qlora(policy, t)
-        res = train_on_rows_distributed(model, tok, rows, t.model_copy(update={"merge": False}), output, device=device,
-                                        base_location=base)
-        if res is not None and t.merge and not res.policy_dir:
-            res = merge_policy(res, policy, tok)
+        res = train_qlora(policy, t, lambda lm, tok, c, device: train_on_rows_distributed(
+            lm, tok, rows, c, output, device=device, base_location=base))
     else:
         model, tok, device = load_for_training(policy)
         res = train_on_rows_distributed(model, tok, rows, t, output, device=device, base_location=base)

@@ -61,6 +61,16 @@ def load_for_qlora(model: ModelConfig, cfg: TrainConfig):
     return lm, tok, "cuda"
 
 
+def train_qlora(model: ModelConfig, cfg: TrainConfig, train):
+    """Load `model`'s base in 4-bit, train the adapter with ``train(lm, tokenizer, cfg_without_merge, device)``
+    (which returns a TrainResult, or None on a non-zero rank), then merge it into the full-precision base."""
+    lm, tok, device = load_for_qlora(model, cfg)
+    result = train(lm, tok, cfg.model_copy(update={"merge": False}), device)
+    if result is not None and cfg.merge and not result.policy_dir:
+        result = merge_policy(result, model, tok)
+    return result
+
+
 def merge_policy(result, model: ModelConfig, tokenizer=None):
     """Write ``policy/`` (full-precision base + the trained adapter, merged) beside ``adapter/`` and record it in
     result.json. Returns the updated result."""

@@ -347,21 +347,20 @@ def train_preferences(
     ``load_causal_lm(ModelConfig(name_or_path=result.policy_dir))``. Calling it again with the same `out_dir`
     resumes from the newest checkpoint, or returns the stored result when training had finished.
     """
-    out_dir = Path(out_dir)
-    if cfg.qlora:  # a 4-bit base: train the adapter, then merge it into the full-precision base
-        from selfmoa.train.qlora import check_qlora, load_for_qlora, merge_policy
+    from selfmoa.train.qlora import check_qlora, merge_policy, train_qlora
 
-        check_qlora(cfg)
-        if (out_dir / "result.json").exists():
-            res = TrainResult.load(out_dir / "result.json")
-        else:
-            rows = _with_system_prompt(pairs_to_rows(pairs, responses, prompts), model.system_prompt)
-            lm, tok, device = load_for_qlora(model, cfg)
-            res = train_on_rows(lm, tok, rows, cfg.model_copy(update={"merge": False}), out_dir, device=device,
-                                callbacks=callbacks)
-        return merge_policy(res, model) if cfg.merge and not res.policy_dir else res
+    out_dir = Path(out_dir)
+    check_qlora(cfg)
     if (out_dir / "result.json").exists():
-        return TrainResult.load(out_dir / "result.json")
+        res = TrainResult.load(out_dir / "result.json")
+        # QLoRA merges after training: a crash in between leaves a result without a policy
+        return merge_policy(res, model) if cfg.qlora and cfg.merge and not res.policy_dir else res
     rows = _with_system_prompt(pairs_to_rows(pairs, responses, prompts), model.system_prompt)
+
+    def train(lm, tok, c: TrainConfig, device: str) -> TrainResult:
+        return train_on_rows(lm, tok, rows, c, out_dir, device=device, callbacks=callbacks)
+
+    if cfg.qlora:  # a 4-bit base: train the adapter, then merge it into the full-precision base
+        return train_qlora(model, cfg, train)
     lm, tok, device = load_for_training(model)
-    return train_on_rows(lm, tok, rows, cfg, out_dir, device=device, callbacks=callbacks)
+    return train(lm, tok, cfg, device)
