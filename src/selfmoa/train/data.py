@@ -106,11 +106,13 @@ def read_pairs_file(path: Path) -> list[dict]:
     return check_rows(rows, str(path))
 
 
-def split_rows(rows: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Deterministic split by pair id: `eval_fraction` of pairs held out (none when fraction is 0 or < 2 pairs)."""
-    if eval_fraction <= 0 or len(rows) < 2:
+def split_rows(rows: list[dict], eval_fraction: float, seed: int, *, key: str = "pair_id",
+               min_rows: int = 2) -> tuple[list[dict], list[dict]]:
+    """Deterministic split by row id (`key`): `eval_fraction` of rows held out (none when the fraction is 0 or
+    there are fewer than `min_rows` rows)."""
+    if eval_fraction <= 0 or len(rows) < min_rows:
         return rows, []
-    order = sorted(rows, key=lambda r: r["pair_id"])
+    order = sorted(rows, key=lambda r: r[key])
     random.Random(seed).shuffle(order)
     n_eval = max(1, int(round(len(order) * eval_fraction)))
     return order[n_eval:], order[:n_eval]

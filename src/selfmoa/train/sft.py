@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selfmoa.config.train import TrainConfig
 from selfmoa.errors import SelfmoaError
+from selfmoa.train.data import split_rows
 from selfmoa.train.runner import (
     TrainResult,
     _dataset,
@@ -28,17 +29,6 @@ from selfmoa.train.runner import (
     last_complete_checkpoint,
     train_and_save,
 )
-
-
-def _split(rows: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    import random
-
-    if eval_fraction <= 0 or len(rows) < 5:
-        return rows, []
-    order = sorted(rows, key=lambda r: r["example_id"])
-    random.Random(seed).shuffle(order)
-    n_eval = max(1, int(round(len(order) * eval_fraction)))
-    return order[n_eval:], order[:n_eval]
 
 
 def _sft_args(cfg: TrainConfig, out_dir: Path, device: str, epochs: float, learning_rate: float):
@@ -96,7 +86,7 @@ def train_sft(
     check_tokenizer(model, tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    train_rows, eval_rows = _split(examples, cfg.eval_fraction, cfg.seed)
+    train_rows, eval_rows = split_rows(examples, cfg.eval_fraction, cfg.seed, key="example_id", min_rows=5)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     args = _sft_args(cfg, out_dir, device, epochs or cfg.epochs, learning_rate or cfg.learning_rate)
