@@ -108,19 +108,17 @@ def lora_name(adapter: str | Path) -> str:
     """A name for vLLM's LoRARequest and the policy id: folder names plus a hash of the adapter's files, so two
     iterations' ``train/adapter`` folders never share a name."""
     adapter = Path(adapter)
-    h = hashlib.sha256()
+    return f"{adapter.parent.name}-{adapter.name}-{_adapter_hash(adapter)[:8]}"
+
+
+def _adapter_hash(adapter: Path, salt: str = "") -> str:
+    """sha256 of `salt` and the adapter's config and weights files."""
+    h = hashlib.sha256(salt.encode())
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
-        f = adapter / name
+        f = Path(adapter) / name
         if f.is_file():
             h.update(f.read_bytes())
-    return f"{adapter.parent.name}-{adapter.name}-{h.hexdigest()[:8]}"
-
-
-def _adapter_hash(adapter: Path, base: str) -> str:
-    h = hashlib.sha256(base.encode())
-    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
-        h.update((adapter / name).read_bytes())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 def merged_copy(adapter: Path, cfg: dict | None = None, cache_dir: Path | None = None) -> Path:
@@ -136,7 +134,7 @@ def merged_copy(adapter: Path, cfg: dict | None = None, cache_dir: Path | None =
         from selfmoa.models.home import selfmoa_home
 
         cache_dir = selfmoa_home() / "cache" / "merged"
-    out = Path(cache_dir) / f"{adapter.parent.name}-{adapter.name}-{_adapter_hash(adapter, str(base))}"
+    out = Path(cache_dir) / f"{adapter.parent.name}-{adapter.name}-{_adapter_hash(adapter, str(base))[:16]}"
     if (out / "config.json").is_file():
         return out
     return merge_adapter(adapter, str(base), out)
