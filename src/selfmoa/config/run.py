@@ -22,6 +22,11 @@ class RunConfig(Section):
     )
     max_prompts: int | None = Field(None, gt=0, description="cap on prompts per set (for quick runs)")
     max_pair_prompts: int | None = Field(
-        None, gt=0, description="cap on prompts sampled for pairs per iteration, shared round-robin between new attacks, "
-        "earlier attacks, benign look-alikes and run.prompts (null: all)"
+        None, gt=0, description="cap on prompts sampled for pairs per iteration: harmful ones (new attacks, earlier "
+        "attacks, harmful run.prompts) and benign ones (look-alikes, benign and helpful run.prompts) are taken "
+        "round-robin within each side, in the share set by run.benign_pair_share (null: all)"
+    )
+    benign_pair_share: float = Field(
+        0.5, ge=0, le=1, description="under run.max_pair_prompts: the share of pair prompts that are benign or helpful "
+        "(where refusing loses: pairs against over-refusal); if one side runs short the other fills the cap"
     )

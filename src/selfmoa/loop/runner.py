@@ -89,15 +89,35 @@ def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attack
             clean[name].append(p)
     if cap is None or sum(map(len, clean.values())) <= cap:
         return [p for ps in clean.values() for p in ps]
-    # round-robin over the groups so each kind keeps a share
+    return _capped_mix(clean, cap, cfg.run.benign_pair_share)
+
+
+def _round_robin(groups: list[list[Prompt]], n: int) -> list[Prompt]:
     out: list[Prompt] = []
-    idx = {k: 0 for k in clean}
-    while len(out) < cap and any(idx[k] < len(v) for k, v in clean.items()):
-        for k, v in clean.items():
-            if idx[k] < len(v) and len(out) < cap:
-                out.append(v[idx[k]])
+    idx = [0] * len(groups)
+    while len(out) < n and any(i < len(g) for i, g in zip(idx, groups)):
+        for k, g in enumerate(groups):
+            if idx[k] < len(g) and len(out) < n:
+                out.append(g[idx[k]])
                 idx[k] += 1
     return out
+
+
+def _capped_mix(clean: dict[str, list[Prompt]], cap: int, benign_share: float) -> list[Prompt]:
+    """``cap`` prompts: ``benign_share`` of them benign or helpful (look-alikes, then benign/helpful run.prompts),
+    the rest harmful (new attacks, earlier attacks, harmful run.prompts), round-robin within each side so every
+    source keeps a share; a side that runs short leaves its places to the other."""
+    configured = clean["configured"]
+    harmful = [clean["attacks"], clean["regression"], [p for p in configured if p.kind not in _BENIGN_KINDS]]
+    benign = [clean["benign"]] + [[p for p in configured if p.kind == k] for k in _BENIGN_KINDS]
+    n_harm, n_benign = sum(map(len, harmful)), sum(map(len, benign))
+    want_benign = min(n_benign, max(cap - n_harm, round(cap * benign_share)))
+    picked_benign = _round_robin(benign, want_benign)
+    picked_harm = _round_robin(harmful, cap - len(picked_benign))
+    return picked_harm + picked_benign
+
+
+_BENIGN_KINDS = ("benign", "helpful", "borderline")
 
 
 def sample_stage(store: RunStore, cfg: SelfmoaConfig, stage: str, prompts: list[Prompt], generator) -> list[Response]:
