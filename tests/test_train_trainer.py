@@ -69,6 +69,13 @@ def test_lora_training_learns_checkpoints_and_policy_loads(tiny_model_dir, tmp_p
     assert again.eval_after == res.eval_after
 
 
+def test_eval_before_false_skips_only_the_pre_training_pass(tiny_model_dir, tmp_path):
+    model, tok = _load(tiny_model_dir)
+    res = train_on_rows(model, tok, make_rows(8), TrainConfig(epochs=1, eval_before=False, **FAST), tmp_path / "t")
+    assert res.eval_before == {} and not (tmp_path / "t" / "eval_before.json").exists()
+    assert res.n_eval == 2 and "rewards/accuracies" in res.eval_after
+
+
 def test_margin_reaches_the_loss(tiny_model_dir, tmp_path):
     """Before any update (policy == reference) the eval loss equals mean(log(1 + exp(w * margin)))."""
     import math

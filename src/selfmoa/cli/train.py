@@ -61,7 +61,8 @@ def _summary(res, label: str) -> None:
               + (f" (resumed from {res.resumed_from})" if res.resumed_from else ""))
     for key in ("loss", "rewards/accuracies", "rewards/margins", "kl_ref_policy"):
         if key in after:
-            out.print(f"  held-out {key}: {before.get(key, float('nan')):.4f} -> {after[key]:.4f}")
+            start = f"{before[key]:.4f} -> " if key in before else ""
+            out.print(f"  held-out {key}: {start}{after[key]:.4f}")
     out.print(f"  metrics: {res.metrics_path}")
     out.print(f"  policy:  {res.policy_dir or res.adapter_dir}")
 

@@ -53,6 +53,10 @@ class TrainConfig(Section):
     )
     precompute_ref: bool = Field(True, description="compute reference log-probs once and cache them in the run folder")
     eval_fraction: float = Field(0.2, ge=0, lt=1, description="held-out share of pairs for preference accuracy")
+    eval_before: bool = Field(
+        True, description="also evaluate the held-out pairs before training (the policy is still the reference then, "
+        "so rewards are 0 and accuracy 0: a check of the setup and the starting loss; false saves one evaluation pass)"
+    )
     save_steps: int = Field(20, ge=1, description="checkpoint every N optimizer steps")
     save_total_limit: int = Field(2, ge=1)
     logging_steps: int = Field(1, ge=1)

@@ -264,7 +264,7 @@ def train_and_save(trainer, tokenizer, cfg: TrainConfig, out_dir: Path, *, last:
     """Evaluate once before (kept across resumes), train from `last`, evaluate, save the policy, write result.json."""
     before_path = out_dir / "eval_before.json"
     eval_before: dict[str, float] = {}
-    if evaluate is not None:
+    if evaluate is not None and cfg.eval_before:
         if before_path.exists():
             eval_before = json.loads(before_path.read_text())
         elif last is None:
