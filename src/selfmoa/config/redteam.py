@@ -47,11 +47,13 @@ class RedteamConfig(Section):
     )
     mutators: list[str] = Field(default_factory=lambda: list(DEFAULT_MUTATORS), description="mutation operators (selfmoa redteam mutators)")
     mutator_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per mutator name")
-    candidates_per_round: int = Field(320, ge=1, description="mutator candidates sent to the target per round (before de-duplication)")
+    candidates_per_round: int = Field(
+        480, ge=1, description="mutator candidates sent to the target per round (before de-duplication); the embedded "
+        "target fails on roughly 45% of them, so the default keeps 200+ attacks per round")
     max_seeds: int | None = Field(None, gt=0, description="cap on seeds drawn from the pool (spread over categories)")
     attacker: AttackerConfig = Field(default_factory=AttackerConfig)
     sampling: SamplingConfig = Field(
-        default_factory=lambda: SamplingConfig(max_new_tokens=80, temperature=0.0),
+        default_factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.0),
         description="target sampling while red-teaming (short answers are enough to judge success)",
     )
     judge: str | None = Field(
