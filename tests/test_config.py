@@ -89,3 +89,22 @@ def test_redaction_hides_secrets_but_not_token_counts():
 
     out = redact({"api_key": "sk-1", "hf_token": "hf_x", "api_key_env": "OPENAI_API_KEY", "max_new_tokens": 9})
     assert out == {"api_key": "***", "hf_token": "***", "api_key_env": "OPENAI_API_KEY", "max_new_tokens": 9}
+
+
+def test_config_reference_shows_the_defaults_in_force_and_matches_docs():
+    from pathlib import Path
+
+    from selfmoa.config.reference import config_reference_markdown
+    from selfmoa.config.root import SelfmoaConfig
+
+    md = config_reference_markdown()
+    cfg = SelfmoaConfig()
+    # nested sections whose parent overrides the section class's own default
+    for key, value in [("redteam.sampling.max_new_tokens", cfg.redteam.sampling.max_new_tokens),
+                       ("eval.sampling.max_new_tokens", cfg.eval.sampling.max_new_tokens),
+                       ("redteam.attacker.sampling.temperature", cfg.redteam.attacker.sampling.temperature)]:
+        assert f"| `{key}` | " in md
+        row = next(line for line in md.splitlines() if line.startswith(f"| `{key}` | "))
+        assert row.split(" | ")[2] == f"`{value}`", row
+    docs = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert docs.read_text(encoding="utf-8").rstrip("\n") == md.rstrip("\n"), "regenerate: selfmoa config reference > docs/config.md"

@@ -28,13 +28,7 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field) -> str:
-    if field.default is not PydanticUndefined:
-        value = field.default
-    elif field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        return "required"
+def _format(value: Any) -> str:
     if isinstance(value, BaseModel):
         return "(section)"
     if isinstance(value, list) and value and isinstance(value[0], BaseModel):
@@ -42,20 +36,33 @@ def _default(field) -> str:
     return f"`{json.dumps(value, default=str)}`"
 
 
-def _section_rows(model: type[BaseModel], prefix: str, out: list[tuple[str, list[tuple[str, str, str, str]]]]) -> None:
+def _default(field) -> Any:
+    if field.default is not PydanticUndefined:
+        return field.default
+    if field.default_factory is not None:
+        return field.default_factory()
+    return PydanticUndefined
+
+
+def _section_rows(model: type[BaseModel], prefix: str, out: list, defaults: BaseModel | None = None) -> None:
+    """Rows of one section; `defaults` is the section's default value as its parent builds it, so a parent that
+    overrides a nested default (e.g. red-team answers of 64 tokens) shows the value that is really in force."""
     rows = []
     nested = []
     for name, field in model.model_fields.items():
         ann = field.annotation
+        path = f"{prefix}.{name}" if prefix else name
+        value = getattr(defaults, name) if defaults is not None else _default(field)
         sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
         if sub is not None:
-            nested.append((f"{prefix}.{name}" if prefix else name, sub))
+            nested.append((path, sub, value if isinstance(value, BaseModel) else None))
             continue
-        rows.append((f"{prefix}.{name}" if prefix else name, _type_name(ann), _default(field), (field.description or "").replace("|", "\\|")))
+        shown = "required" if value is PydanticUndefined else _format(value)
+        rows.append((path, _type_name(ann), shown, (field.description or "").replace("|", "\\|")))
     if rows:
         out.append((prefix, rows))
-    for path, sub in nested:
-        _section_rows(sub, path, out)
+    for path, sub, value in nested:
+        _section_rows(sub, path, out, value)
 
 
 def config_reference_markdown() -> str:
