@@ -52,6 +52,10 @@ class TrainConfig(Section):
         "the LoRA adapter on it; the merged policy is rebuilt from the full-precision base (`selfmoa train run`)"
     )
     precompute_ref: bool = Field(True, description="compute reference log-probs once and cache them in the run folder")
+    group_by_length: bool = Field(
+        False, description="training order stays random but pairs of similar length share a micro-batch (much less "
+        "padding when prompt lengths vary; reference log-probs and evaluation are always computed length-sorted)"
+    )
     eval_fraction: float = Field(0.2, ge=0, lt=1, description="held-out share of pairs for preference accuracy")
     eval_before: bool = Field(
         True, description="also evaluate the held-out pairs before training (the policy is still the reference then, "

@@ -173,6 +173,7 @@ def save_policy(model_out, tokenizer, cfg: TrainConfig, out_dir: Path) -> tuple[
 
 
 def build_trainer(model, tokenizer, train_rows, eval_rows, cfg: TrainConfig, out_dir: Path, device: str, callbacks=()):
+    from selfmoa.train.batching import row_chars
     from selfmoa.train.callbacks import JsonlMetricsCallback
     from selfmoa.train.trainer import MarginCollator, MultiObjectiveDPOTrainer
 
@@ -182,6 +183,8 @@ def build_trainer(model, tokenizer, train_rows, eval_rows, cfg: TrainConfig, out
         tokenizer.pad_token = tokenizer.eos_token
     collator = MarginCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
     train_ds = _dataset(train_rows, out_dir / "data" / "train")
+    # evaluation metrics do not depend on the row order: longest first keeps its batches' padding small
+    eval_rows = sorted(eval_rows, key=row_chars, reverse=True) if eval_rows else eval_rows
     eval_ds = _dataset(eval_rows, out_dir / "data" / "eval") if eval_rows else None
     pairs_per_step = cfg.micro_batch_size * args.gradient_accumulation_steps
     ref_model = None
@@ -190,7 +193,7 @@ def build_trainer(model, tokenizer, train_rows, eval_rows, cfg: TrainConfig, out
 
         ref_model = copy.deepcopy(model).eval()
     lp = LossParams(beta=cfg.beta, margin_weight=cfg.margin_weight, modpo_weight=cfg.modpo_weight)
-    return MultiObjectiveDPOTrainer(
+    trainer = MultiObjectiveDPOTrainer(
         model=model,
         ref_model=ref_model,
         args=args,
@@ -202,7 +205,20 @@ def build_trainer(model, tokenizer, train_rows, eval_rows, cfg: TrainConfig, out
         callbacks=[JsonlMetricsCallback(out_dir / "metrics.jsonl", pairs_per_step), *callbacks],
         loss_name=loss_name_for(cfg),
         loss_params=lp,
+        group_by_length=cfg.group_by_length,
     )
+    quiet_trainer(trainer)
+    return trainer
+
+
+def quiet_trainer(trainer) -> None:
+    """A progress bar instead of the Trainer's printed log dicts (which would fill a run's stdout)."""
+    from transformers.trainer_callback import PrinterCallback
+
+    from selfmoa.train.callbacks import ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ProgressCallback())
 
 
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:

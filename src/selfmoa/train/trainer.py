@@ -23,6 +23,7 @@ from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.utils import add_fused_lm_head
 
+from selfmoa.train.batching import LengthBucketSampler, length_order, pair_lengths
 from selfmoa.train.losses import LossParams, get_loss
 
 
@@ -41,14 +42,34 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
 
     _tag_names = ["trl", "dpo", "selfmoa", "modpo"]
 
-    def __init__(self, *args, loss_name: str = "modpo", loss_params: LossParams | None = None, **kwargs):
+    def __init__(self, *args, loss_name: str = "modpo", loss_params: LossParams | None = None,
+                 group_by_length: bool = False, **kwargs):
         self.loss_fn = get_loss(loss_name)
         self.loss_name = loss_name
         self.loss_params = loss_params or LossParams()
+        self.group_by_length = group_by_length
         super().__init__(*args, **kwargs)
         # Only per-token log-probs are needed: re-patch the fused head without the extra metric outputs.
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         add_fused_lm_head(base, outputs=("log_probs",))
+
+    def _get_train_sampler(self, train_dataset=None):
+        """With ``group_by_length``: random order, but rows of similar length share a micro-batch (less padding)."""
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        if self.group_by_length and "prompt_ids" in getattr(ds, "column_names", ()):
+            return LengthBucketSampler(pair_lengths(ds), self.args.per_device_train_batch_size, seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
+        """TRL's precompute, run over the rows sorted by length (far less padding) and put back in their order."""
+        if "prompt_ids" not in getattr(dataset, "column_names", ()) or len(dataset) < 2:
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+        order = length_order(pair_lengths(dataset))
+        out = super()._precompute_ref_logps(dataset.select(order), name, batch_size)
+        inverse = [0] * len(order)
+        for pos, i in enumerate(order):
+            inverse[i] = pos
+        return out.select(inverse)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         """Save as TRL does, but keep the training arguments as JSON instead of a pickled `training_args.bin`."""
