@@ -38,3 +38,36 @@ class JsonlMetricsCallback(TrainerCallback):
             )
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+class ProgressCallback(TrainerCallback):
+    """A rich progress bar on stderr (steps, elapsed, remaining, last loss) in place of the Trainer's printed dicts;
+    the full metrics are in ``metrics.jsonl``. Only the main process draws it."""
+
+    def __init__(self, label: str = "training"):
+        self.label = label
+        self._progress = None
+        self._task = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        if not state.is_world_process_zero or not state.max_steps:
+            return
+        from selfmoa.generation.hf import progress_bar
+
+        self._progress = progress_bar(True, self.label, state.max_steps)
+        self._task = self._progress.task_ids[0]
+        self._progress.update(self._task, completed=state.global_step)
+        self._progress.start()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self._progress is not None:
+            self._progress.update(self._task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if self._progress is not None and logs and isinstance(logs.get("loss"), (int, float)):
+            self._progress.update(self._task, description=f"{self.label} (loss {logs['loss']:.3f})")
+
+    def on_train_end(self, args, state, control, **kw):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -27,6 +27,7 @@ from selfmoa.train.runner import (
     _set_threads,
     check_tokenizer,
     last_complete_checkpoint,
+    quiet_trainer,
     train_and_save,
 )
 
@@ -105,6 +106,7 @@ def train_sft(
         peft_config=_peft_config(cfg),
         callbacks=[JsonlMetricsCallback(out_dir / "metrics.jsonl", pairs_per_step), *callbacks],
     )
+    quiet_trainer(trainer)
     last = last_complete_checkpoint(Path(args.output_dir))
     evaluate = (lambda: {"loss": round(float(trainer.evaluate()["eval_loss"]), 6)}) if eval_ds is not None else None
     return train_and_save(trainer, tokenizer, cfg, out_dir, last=last, evaluate=evaluate, n_train=len(train_rows),
