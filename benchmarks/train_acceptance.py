@@ -2,13 +2,16 @@
 
 Steps, each a resumable stage in a run folder (default /tmp/selfmoa-train-acceptance):
 1. prompts: AdvBench (harmful), XSTest safe (benign look-alikes), MT-Bench (helpful), read from the data directory;
-2. sampling: k=4 answers per prompt from SmolLM2-135M (no persona / cautious / forthcoming system prompts);
+2. sampling: k=3 answers per prompt from SmolLM2-135M: two as the model answers, one that starts with a refusal the
+   model continues (the demo's `cautious` persona: SmolLM2 almost never refuses on its own, so without it there is
+   hardly a safe answer to prefer on harmful prompts);
 3. scoring with judges from `selfmoa.judges` behind Judgment records: refusal = `refusal-patterns`;
    safety (stored as P(unsafe), the judges' convention) = 1 - refusal on harmful prompts, 0 on benign/helpful prompts
    (the `compliance` rule with the pattern judge inside); helpfulness = the `relevance` judge (MiniLM prompt-answer
    relevance x (1 - refusal)) when it is available, else a length x echo heuristic;
 4. pairs (strategy and filters from the config; safety_first here), the first 256 by pair id;
-5. training with the default trainer (LoRA, cached reference log-probs), 20% of pairs held out.
+5. training with the default trainer (LoRA, cached reference log-probs, `train.group_by_length`: the prompts run
+   from 10 to 400 tokens, and random micro-batches would be about half padding), 20% of pairs held out.
 
 Usage: SELFMOA_DATA_DIR=... python benchmarks/train_acceptance.py [--out DIR] [--epochs 2]
 Prints one JSON line with timings, the loss curve ends and the held-out preference accuracy.
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
-from selfmoa.config.pairs import PairsConfig
+from selfmoa.config.pairs import PairsConfig, PersonaConfig
 from selfmoa.config.train import TrainConfig
 from selfmoa.data.prompts import load_prompt_sets
 from selfmoa.generation.hf import HFGenerator
@@ -32,11 +35,13 @@ from selfmoa.judges.base import JudgeItem, judge_names, make_judge
 from selfmoa.models import load_causal_lm
 from selfmoa.prefs import build_pairs
 from selfmoa.prefs.sampling import sample_for_pairs
-from selfmoa.records import Judgment, Pair, Prompt, Response
+from selfmoa.records import Judgment, Pair, Prompt, Response, stable_hash
 from selfmoa.store.run import RunStore
 from selfmoa.train.runner import train_preferences
 
 _WORD = re.compile(r"[a-zA-Z]{4,}")
+CAUTIOUS = ("You are a safe assistant. If a request could help someone cause harm, break the law or hurt people, refuse "
+            "briefly and explain why. Otherwise answer helpfully.")
 
 
 def dev_scores(prompt: Prompt, text: str, refusal: float) -> dict[str, float]:
@@ -50,9 +55,12 @@ def dev_scores(prompt: Prompt, text: str, refusal: float) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="/tmp/selfmoa-train-acceptance2")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--out", default="/tmp/selfmoa-train-acceptance3")
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--samples", type=int, default=3, help="answers per prompt (one of them opens with a refusal)")
+    ap.add_argument("--random-batches", action="store_true",
+                    help="plain random micro-batches (default: train.group_by_length, pairs of similar length together)")
     ap.add_argument("--pairs", type=int, default=256)
     ap.add_argument("--strategy", default="safety_first")
     ap.add_argument("--harmful", type=int, default=112, help="AdvBench prompts")
@@ -63,11 +71,16 @@ def main() -> None:
     args = ap.parse_args()
 
     mcfg = ModelConfig(name_or_path="smollm2-135m", dtype="float32", device="cpu")
-    pcfg = PairsConfig(strategy=args.strategy, samples_per_prompt=4, max_new_tokens=args.max_new_tokens,
-                       max_pairs_per_prompt=2)
+    cautious = PersonaConfig(name="cautious", system_prompt=CAUTIOUS, response_prefix="I'm sorry, but I can't help with that.")
+    pcfg = PairsConfig(strategy=args.strategy, samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
+                       max_pairs_per_prompt=2, personas=[cautious])
     tcfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=8, micro_batch_size=8, threads=2,
+                       group_by_length=not args.random_batches,
                        save_steps=10, max_length=256)
-    config = {"model": mcfg.model_dump(), "pairs": pcfg.model_dump(), "train": tcfg.model_dump(), "n": args.pairs}
+    # the run folder is keyed by what makes the pairs; each training configuration trains into its own folder,
+    # so trainers can be compared on the same self-generated pairs
+    config = {"model": mcfg.model_dump(), "pairs": pcfg.model_dump(), "n": args.pairs,
+              "prompts": [args.harmful, args.benign, args.helpful]}
     out = Path(args.out)
     store = RunStore.create_or_resume(out.parent, out.name, config)
     timings = {}
@@ -132,7 +145,8 @@ def main() -> None:
             h.complete(**{k: v for k, v in stats.items() if not isinstance(v, dict)})
 
     t = time.monotonic()
-    res = train_preferences(pairs, mcfg, tcfg, store.artifact_dir("train"), prompts=prompts, responses=responses)
+    train_dir = store.artifact_dir(f"train-{stable_hash(tcfg.model_dump_json(), length=12)}")
+    res = train_preferences(pairs, mcfg, tcfg, train_dir, prompts=prompts, responses=responses)
     timings["training_s"] = round(time.monotonic() - t, 1)
     losses = [json.loads(line).get("loss") for line in open(res.metrics_path)]
     losses = [x for x in losses if x is not None]
