@@ -59,6 +59,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--samples", type=int, default=3, help="answers per prompt (one of them opens with a refusal)")
+    ap.add_argument("--micro-batch", type=int, default=4, help="pairs per forward pass (8 per optimizer step)")
+    ap.add_argument("--eval-before", action="store_true",
+                    help="also evaluate the held-out pairs before training (rewards are 0 there by construction)")
     ap.add_argument("--random-batches", action="store_true",
                     help="plain random micro-batches (default: train.group_by_length, pairs of similar length together)")
     ap.add_argument("--pairs", type=int, default=256)
@@ -74,8 +77,8 @@ def main() -> None:
     cautious = PersonaConfig(name="cautious", system_prompt=CAUTIOUS, response_prefix="I'm sorry, but I can't help with that.")
     pcfg = PairsConfig(strategy=args.strategy, samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
                        max_pairs_per_prompt=2, personas=[cautious])
-    tcfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=8, micro_batch_size=8, threads=2,
-                       group_by_length=not args.random_batches,
+    tcfg = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=8, micro_batch_size=args.micro_batch,
+                       threads=2, group_by_length=not args.random_batches, eval_before=args.eval_before,
                        save_steps=10, max_length=256)
     # the run folder is keyed by what makes the pairs; each training configuration trains into its own folder,
     # so trainers can be compared on the same self-generated pairs
