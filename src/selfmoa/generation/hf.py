@@ -13,13 +13,13 @@ How it is fast and still exact:
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.generation.base import Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import encode_prompt, prepare_messages
+from selfmoa.progress import progress_bar
 from selfmoa.records import stable_hash
 
 
@@ -57,24 +57,6 @@ def _seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
     return SeededSampler()
 
 
-def progress_bar(enabled: bool, description: str, total: int):
-    """A rich progress bar on stderr (a no-op context when disabled)."""
-    if not enabled:
-        return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    progress.add_task(description, total=total)
-    return progress
 
 
 @register_backend("hf")

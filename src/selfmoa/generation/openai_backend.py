@@ -21,7 +21,7 @@ from selfmoa.config.models import ModelConfig
 from selfmoa.errors import SelfmoaError
 from selfmoa.generation.base import Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import prepare_messages, split_prefill
-from selfmoa.generation.hf import progress_bar
+from selfmoa.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,7 @@ class RayGenerator:
         *,
         on_batch: Callable[[list[Completion]], None] | None = None,
     ) -> list[Completion]:
-        from selfmoa.generation.hf import progress_bar
+        from selfmoa.progress import progress_bar
 
         requests = list(requests)
         if not requests:

@@ -52,7 +52,7 @@ class ProgressCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kw):
         if not state.is_world_process_zero or not state.max_steps:
             return
-        from selfmoa.generation.hf import progress_bar
+        from selfmoa.progress import progress_bar
 
         self._progress = progress_bar(True, self.label, state.max_steps)
         self._task = self._progress.task_ids[0]
