@@ -7,7 +7,6 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from selfmoa.config.root import SelfmoaConfig
 
@@ -29,45 +28,33 @@ def _type_name(annotation: Any) -> str:
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, BaseModel):
-        return "(section)"
     if isinstance(value, list) and value and isinstance(value[0], BaseModel):
         value = [v.model_dump(exclude_defaults=True) for v in value]
     return f"`{json.dumps(value, default=str)}`"
 
 
-def _default(field) -> Any:
-    if field.default is not PydanticUndefined:
-        return field.default
-    if field.default_factory is not None:
-        return field.default_factory()
-    return PydanticUndefined
-
-
-def _section_rows(model: type[BaseModel], prefix: str, out: list, defaults: BaseModel | None = None) -> None:
-    """Rows of one section; `defaults` is the section's default value as its parent builds it, so a parent that
-    overrides a nested default (e.g. red-team answers of 64 tokens) shows the value that is really in force."""
+def _section_rows(section: BaseModel, prefix: str, out: list) -> None:
+    """Rows of one section from its default value as its parent builds it (the root is ``SelfmoaConfig()``), so a
+    parent that overrides a nested default (e.g. red-team answers of 64 tokens) shows the value really in force."""
     rows = []
     nested = []
-    for name, field in model.model_fields.items():
-        ann = field.annotation
+    for name, field in type(section).model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
-        value = getattr(defaults, name) if defaults is not None else _default(field)
-        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        if sub is not None:
-            nested.append((path, sub, value if isinstance(value, BaseModel) else None))
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            nested.append((path, value))
             continue
-        shown = "required" if value is PydanticUndefined else _format(value)
-        rows.append((path, _type_name(ann), shown, (field.description or "").replace("|", "\\|")))
+        description = (field.description or "").replace("|", "\\|")
+        rows.append((path, _type_name(field.annotation), _format(value), description))
     if rows:
         out.append((prefix, rows))
-    for path, sub, value in nested:
-        _section_rows(sub, path, out, value)
+    for path, value in nested:
+        _section_rows(value, path, out)
 
 
 def config_reference_markdown() -> str:
     sections: list = []
-    _section_rows(SelfmoaConfig, "", sections)
+    _section_rows(SelfmoaConfig(), "", sections)
     lines = [
         "# Config reference",
         "",
