@@ -104,9 +104,9 @@ def _round_robin(groups: list[list[Prompt]], n: int) -> list[Prompt]:
 
 
 def _capped_mix(clean: dict[str, list[Prompt]], cap: int, benign_share: float) -> list[Prompt]:
-    """``cap`` prompts: ``benign_share`` of them benign or helpful (look-alikes, then benign/helpful run.prompts),
-    the rest harmful (new attacks, earlier attacks, harmful run.prompts), round-robin within each side so every
-    source keeps a share; a side that runs short leaves its places to the other."""
+    """``cap`` prompts: ``benign_share`` of them not harmful (look-alikes, then benign, helpful and borderline
+    run.prompts), the rest harmful (new attacks, earlier attacks, harmful run.prompts), round-robin within each side
+    so every source keeps a share; a side that runs short leaves its places to the other."""
     configured = clean["configured"]
     harmful = [clean["attacks"], clean["regression"], [p for p in configured if p.kind not in _BENIGN_KINDS]]
     benign = [clean["benign"]] + [[p for p in configured if p.kind == k] for k in _BENIGN_KINDS]

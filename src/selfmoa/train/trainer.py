@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers.trainer import TRAINING_ARGS_NAME
 from trl import DPOTrainer
@@ -66,10 +67,7 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
             return super()._precompute_ref_logps(dataset, name, batch_size)
         order = length_order(pair_lengths(dataset))
         out = super()._precompute_ref_logps(dataset.select(order), name, batch_size)
-        inverse = [0] * len(order)
-        for pos, i in enumerate(order):
-            inverse[i] = pos
-        return out.select(inverse)
+        return out.select(np.argsort(order))  # row i of the result is row i of `dataset`
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         """Save as TRL does, but keep the training arguments as JSON instead of a pickled `training_args.bin`."""
