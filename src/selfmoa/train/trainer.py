@@ -4,8 +4,9 @@ What this adds to TRL's stock `DPOTrainer`:
 
 - the loss from :mod:`selfmoa.train.losses` (margin = safety(chosen) - safety(rejected), registered by name);
 - the margin column carried through the collator;
-- a lean loss step: the fused LM head computes only per-token log-probs (TRL's stock step also computes entropy,
-  mean logits and top-1 accuracy for its metrics) and reads cached reference log-probs when precomputed;
+- a lean loss step: the fused LM head computes only per-token log-probs of the completion positions (TRL's stock
+  step also computes entropy, mean logits and top-1 accuracy, and off-Triton projects the prompt positions too) and
+  reads cached reference log-probs when precomputed;
 - metrics: loss, preference accuracy, reward margins, mean safety margin, and a KL estimate
   (``kl_ref_policy`` = mean over completions of log ref - log policy, an estimate of KL(ref || policy) per sequence,
   because the pairs' responses are samples of the reference policy).
@@ -22,9 +23,9 @@ import torch
 from transformers.trainer import TRAINING_ARGS_NAME
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
-from trl.trainer.utils import add_fused_lm_head
 
 from selfmoa.train.batching import LengthBucketSampler, length_order, pair_lengths
+from selfmoa.train.lm_head import add_completion_lm_head
 from selfmoa.train.losses import LossParams, get_loss
 
 
@@ -50,9 +51,10 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
         self.loss_params = loss_params or LossParams()
         self.group_by_length = group_by_length
         super().__init__(*args, **kwargs)
-        # Only per-token log-probs are needed: re-patch the fused head without the extra metric outputs.
+        # Only per-token log-probs of the completions are needed: re-patch the fused head without the extra metric
+        # outputs, projecting only the completion positions (selfmoa.train.lm_head).
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        add_fused_lm_head(base, outputs=("log_probs",))
+        add_completion_lm_head(base)
 
     def _get_train_sampler(self, train_dataset=None):
         """With ``group_by_length``: random order, but rows of similar length share a micro-batch (less padding)."""
