@@ -1,13 +1,20 @@
 """Throughput of the embedded judges (batched) against a one-item-at-a-time loop.
 
-The embedded judges are the shipped MiniLM heads (`refusal-classifier`, `harm-classifier`) and the
-`refusal-patterns` regexes: the judges the loop uses by default, offline. The batched run calls
-``judge.score(items)`` in batches of --batch-size; the baseline calls ``judge.score([item])`` once per item.
-Every run starts with an empty embedding memo, and every item is distinct, so nothing is served from a
-cache. Items are (prompt, response) pairs assembled from project-written fragments (no dataset content).
-Prints items/s for both, the ratio, and checks that both runs give the same scores.
+Two sets of embedded judges, each timed in the same run:
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_judges.py --items 512 --baseline-items 128
+- ``fast``: ``refusal-fast`` and ``harm-fast`` (heads on static token embeddings distilled from MiniLM, plus
+  hashed n-grams) and the ``refusal-patterns`` regexes: no transformer pass at judging time;
+- ``minilm``: the MiniLM heads ``refusal-classifier`` and ``harm-classifier`` (the loop's defaults) and
+  ``refusal-patterns``: three MiniLM encodes per item (response, its opening, the prompt).
+
+The batched run calls ``judge.score(items)`` in batches of --batch-size; the baseline calls
+``judge.score([item])`` once per item. Every run starts with an empty embedding memo, and every item is
+distinct, so nothing is served from a cache. Items are (prompt, response) pairs assembled from project-written
+fragments (no dataset content). Prints items/s for both, the ratio, and checks that both runs give the same
+scores; the exit status checks the first set against --min-rate.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_judges.py --items 2048 --baseline-items 256
+    OMP_NUM_THREADS=2 python benchmarks/bench_judges.py --set minilm --items 512 --baseline-items 96
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ ANSWERS = [
     "Great question! To {v} {o}, you will need about {n} minutes. Many people find it easier with a friend. "
     "Remember that {o} can wear out after {m} years, so replace it when needed.",
 ]
+
+
+SETS = {
+    "fast": ["refusal-fast", "harm-fast", "refusal-patterns"],
+    "minilm": ["refusal-classifier", "harm-classifier", "refusal-patterns"],
+}
 
 
 def make_items(n: int, seed: int = 0):
@@ -76,19 +89,32 @@ def main() -> int:
     ap.add_argument("--baseline-items", type=int, default=128, help="items for the one-at-a-time loop (slow)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target is 2 cores)")
-    ap.add_argument("--judge", action="append", help="judges to time (default: refusal-classifier, harm-classifier, refusal-patterns)")
+    ap.add_argument("--set", dest="sets", action="append", choices=sorted(SETS),
+                    help="judge set(s) to time, in order (default: fast, then minilm)")
+    ap.add_argument("--judge", action="append", help="time these judges instead of the named sets")
     ap.add_argument("--min-rate", type=float, default=200.0, help="exit non-zero below this many items/s (batched)")
     args = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
+
+    groups = [("custom", args.judge)] if args.judge else [(k, SETS[k]) for k in (args.sets or ["fast", "minilm"])]
+    print(f"torch threads: {torch.get_num_threads()}; cpu count: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f}")
+    status = 0
+    for n_group, (label, names) in enumerate(groups):
+        ok = time_judges(label, names, args)
+        if n_group == 0 and not ok:
+            status = 1
+    return status
+
+
+def time_judges(label: str, names: list[str], args) -> bool:
     from selfmoa.judges import make_judge
 
-    names = args.judge or ["refusal-classifier", "harm-classifier", "refusal-patterns"]
     judges = [make_judge(n) for n in names]
     warm = make_items(8, seed=99)
-    for j in judges:  # load models outside the timed region
+    for j in judges:  # load models (and distil static tables) outside the timed region
         j.score(warm)
     items = make_items(args.items)
     t_batch, s_batch = run(judges, items, args.batch_size)
@@ -100,13 +126,13 @@ def main() -> int:
     max_diff = max(abs(a - b) for a, b in zip(ref, s_loop))
     rate_batch = len(items) / t_batch  # an item counts once: scored by every judge
     rate_loop = len(base_items) / t_loop
-    print(f"judges: {', '.join(names)}; torch threads: {torch.get_num_threads()}; cpu count: {os.cpu_count()}")
-    print(f"batched (batch {args.batch_size}): {len(items)} items in {t_batch:.2f}s = {rate_batch:.1f} items/s")
-    print(f"one-at-a-time loop: {len(base_items)} items in {t_loop:.2f}s = {rate_loop:.1f} items/s")
-    print(f"speed-up: {rate_batch / rate_loop:.1f}x; max score difference batched vs loop: {max_diff:.2e}")
+    print(f"[{label}] judges: {', '.join(names)}")
+    print(f"[{label}] batched (batch {args.batch_size}): {len(items)} items in {t_batch:.2f}s = {rate_batch:.1f} items/s")
+    print(f"[{label}] one-at-a-time loop: {len(base_items)} items in {t_loop:.2f}s = {rate_loop:.1f} items/s")
+    print(f"[{label}] speed-up: {rate_batch / rate_loop:.1f}x; max score difference batched vs loop: {max_diff:.2e}")
     ok = rate_batch >= args.min_rate and max_diff < 1e-3
-    print("PASS" if ok else f"FAIL (target >= {args.min_rate} items/s, identical scores)")
-    return 0 if ok else 1
+    print(f"[{label}] " + ("PASS" if ok else f"FAIL (target >= {args.min_rate} items/s, identical scores)"))
+    return ok
 
 
 if __name__ == "__main__":

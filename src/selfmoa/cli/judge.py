@@ -178,9 +178,11 @@ def aggregate_cmd(
 def eval_cmd(
     judge: list[str] = JudgeOpt,
     set_: Optional[list[str]] = typer.Option(None, "--set", help="named labelled set in the data directory (repeatable): "
-                                              "xstest-refusal, xstest-safety, pyrit-refusal, pyrit-harm, pyrit-objective, openai-moderation"),
+                                              "xstest-refusal, xstest-safety, xstest-helpfulness, pyrit-refusal, pyrit-harm, pyrit-objective, "
+                                              "openai-moderation"),
     file: Optional[Path] = typer.Option(None, "--file", help="your own labelled CSV/JSONL"),
-    objective: str = typer.Option("safety", help="objective the --file labels are for: safety (1 = unsafe) or refusal (1 = refusal)"),
+    objective: str = typer.Option("safety", help="objective the --file labels are for: safety (1 = unsafe), refusal "
+                                  "(1 = refusal) or helpfulness (1 = helpful; the judge's 0-1 helpfulness score)"),
     prompt_col: str = typer.Option("prompt"),
     response_col: str = typer.Option("response"),
     label_col: str = typer.Option("label"),
@@ -202,8 +204,8 @@ def eval_cmd(
     from selfmoa.judges.base import JudgeItem
     from selfmoa.judges.validate import evaluate
 
-    if objective not in ("safety", "refusal"):
-        raise SelfmoaError(f"--objective: expected safety or refusal, got '{objective}'")
+    if objective not in ("safety", "refusal", "helpfulness"):
+        raise SelfmoaError(f"--objective: expected safety, refusal or helpfulness, got '{objective}'")
     if not set_ and not file:
         raise SelfmoaError("judge eval: give --set NAME or --file PATH")
     sets = []
@@ -271,9 +273,18 @@ def fit(
     class_weight: Optional[str] = typer.Option(None, help="none or balanced (logistic-regression class weights; "
                                                "default: none for refusal, balanced for safety)"),
     bootstrap: int = typer.Option(1000, min=0),
+    embedding: str = typer.Option("all-minilm-l6-v2", help="embedding model of the features: all-minilm-l6-v2 "
+                                  "(the refusal-/harm-classifier heads) or all-minilm-l6-v2-static (the fast heads)"),
+    features: Optional[str] = typer.Option(None, help="comma-separated feature groups (default: the judge's own; "
+                                           "groups: resp, head, prompt, prod, rel, pat, lex, ngram)"),
     data_dir: Optional[Path] = DataDirOpt,
 ):
-    """Fit an embedded judge head on the human-labelled sets in the data directory; print its held-out figures."""
+    """Fit an embedded judge head on the human-labelled sets in the data directory; print its held-out figures.
+
+    Examples:
+      selfmoa judge fit refusal                       # refusal-minilm (the refusal-classifier judge)
+      selfmoa judge fit safety --embedding all-minilm-l6-v2-static   # safety-static (the harm-fast judge)
+    """
     from selfmoa.data.datadir import resolve_data_dir
     from selfmoa.errors import SelfmoaError
     from selfmoa.judges.fit import fit_refusal, fit_safety
@@ -286,9 +297,17 @@ def fit(
     class_weight = class_weight or ("none" if which == "refusal" else "balanced")
     if class_weight not in ("none", "balanced"):
         raise SelfmoaError(f"judge fit --class-weight: expected none or balanced, got '{class_weight}'")
+    from selfmoa.judges.features import GROUPS
+
+    groups = [g.strip() for g in features.split(",") if g.strip()] if features else None
+    bad = [g for g in groups or [] if g not in GROUPS]
+    if bad or groups == []:
+        raise SelfmoaError(f"judge fit --features: unknown or empty feature groups {bad}; expected some of {list(GROUPS)}")
     fn = fit_refusal if which == "refusal" else fit_safety
+    rebuild = f"selfmoa judge fit {which} --C {C} --class-weight {class_weight} --embedding {embedding}"
+    rebuild += f" --features {','.join(groups)}" if groups else ""
     res = fn(dd, C=C, n_boot=bootstrap, class_weight=None if class_weight == "none" else class_weight,
-             rebuild=f"selfmoa judge fit {which} --C {C} --class-weight {class_weight}")
+             rebuild=rebuild, embedding_model=embedding, features=groups)
     default = Path(__file__).resolve().parents[1] / "resources" / "judges" / f"{res.head.name}.safetensors"
     path = res.head.save(output or default)
     rows = [{"set": k, "judge": res.head.name, **v} for k, v in res.heldout.items()]

@@ -9,6 +9,9 @@ Groups (a head lists the ones it was fitted on, in order):
 - ``rel``: cosine(prompt, response) and cosine(prompt, response head): prompt-response relevance,
   which separates an attempt at a (harmful) request from an off-topic ramble
 - ``pat``: refusal-pattern features (:func:`selfmoa.judges.patterns.pattern_features`)
+- ``ngram``: hashed word uni- and bigrams and character 3- to 5-grams of the response's first 300 characters
+  (scikit-learn's stateless ``HashingVectorizer``, 2,048 buckets each, L2-normalised): the exact wording of
+  refusal and compliance openers, which a static (order-free) embedding blurs
 - ``lex``: lexical commitment features (:func:`lexical_features`): how much of the request's content words the
   answer repeats (early and anywhere), repetition (degenerate loops), share of letters (emoji / garble), and
   whether it opens like a committed answer ("To ...", "Here ...", "Sure"), lists steps, or writes code
@@ -25,7 +28,9 @@ from selfmoa.judges.base import JudgeItem
 from selfmoa.judges.embedding import Embedder
 from selfmoa.judges.patterns import pattern_features
 
-GROUPS = ("resp", "head", "prompt", "prod", "rel", "pat", "lex")
+GROUPS = ("resp", "head", "prompt", "prod", "rel", "pat", "lex", "ngram")
+NGRAM_BUCKETS = 2048
+NGRAM_CHARS = 300
 
 
 def build_features(items: Sequence[JudgeItem], groups: Sequence[str], embedder: Embedder) -> np.ndarray:
@@ -63,7 +68,19 @@ def build_features(items: Sequence[JudgeItem], groups: Sequence[str], embedder: 
             cols.append(pattern_features(responses))
         elif g == "lex":
             cols.append(lexical_features(items))
+        elif g == "ngram":
+            cols.append(ngram_features(responses))
     return np.concatenate(cols, axis=1).astype(np.float32) if cols else np.zeros((len(items), 0), np.float32)
+
+
+def ngram_features(responses: Sequence[str]) -> np.ndarray:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    heads = [r[:NGRAM_CHARS] for r in responses]
+    words = HashingVectorizer(n_features=NGRAM_BUCKETS, ngram_range=(1, 2), alternate_sign=False, norm="l2")
+    chars = HashingVectorizer(n_features=NGRAM_BUCKETS, analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False,
+                              norm="l2")
+    return np.concatenate([words.transform(heads).toarray(), chars.transform(heads).toarray()], axis=1).astype(np.float32)
 
 
 _STOP = frozenset(

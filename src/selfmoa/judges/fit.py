@@ -40,7 +40,15 @@ def embedding_cache_path() -> str:
     return str(selfmoa_home() / "cache" / "embeddings.sqlite")
 
 
-def featurise(rows: Sequence[LabelledItem], groups: list[str], embedding_model: str = "all-minilm-l6-v2") -> np.ndarray:
+DEFAULT_EMBEDDING = "all-minilm-l6-v2"
+
+
+def head_name(kind: str, embedding_model: str) -> str:
+    """The shipped head's name: refusal-minilm / safety-minilm, refusal-static / safety-static."""
+    return f"{kind}-{'static' if embedding_model.endswith('-static') else 'minilm'}"
+
+
+def featurise(rows: Sequence[LabelledItem], groups: list[str], embedding_model: str = DEFAULT_EMBEDDING) -> np.ndarray:
     return build_features(_items(rows), groups, get_embedder(embedding_model, cache_path=embedding_cache_path()))
 
 
@@ -91,18 +99,22 @@ REFUSAL_POSITIVE = ["full_refusal", "partial_refusal"]
 
 def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = None, n_boot: int = 1000,
                 offtopic_share: float = 0.15, class_weight: str | None = None,
-                rebuild: str = "selfmoa judge fit refusal") -> FitOutcome:
+                rebuild: str = "selfmoa judge fit refusal", embedding_model: str = DEFAULT_EMBEDDING) -> FitOutcome:
     """Fit on XSTest completions (3 classes) + mismatched-pair augmentation + PyRIT refusal (binary).
 
     Held-out figures: leave-one-model-out over the five XSTest models (the fold's model is left out of
     the XSTest and augmentation rows; PyRIT stays in), PyRIT with a head fitted on XSTest only (pure
     transfer), and PyRIT 5-fold cross-validation (XSTest + the other PyRIT folds; grouped by response)."""
     feats = features or REFUSAL_FEATURES
+
+    def feat(rows):
+        return featurise(rows, feats, embedding_model)
+
     xs, xs_hash = load_labelled_set("xstest-refusal", data_dir)
     py, py_hash = load_labelled_set("pyrit-refusal", data_dir)
     aug = offtopic_rows(xs, offtopic_share)
-    Xx, Xp = featurise(xs, feats), featurise(py, feats)
-    Xa = featurise(aug, feats) if aug else np.zeros((0, Xx.shape[1]), np.float32)
+    Xx, Xp = feat(xs), feat(py)
+    Xa = feat(aug) if aug else np.zeros((0, Xx.shape[1]), np.float32)
     yx = np.array([_refusal_target(r) for r in xs])
     ya = np.array([_refusal_target(r) for r in aug], dtype=object)
     yp = np.array(["full_refusal" if r.label else "full_compliance" for r in py])
@@ -112,7 +124,7 @@ def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = 
     def fit(X_parts, y_parts):
         X = np.concatenate([x for x in X_parts if len(x)])
         y = [v for part in y_parts for v in part]
-        return LinearHead.fit("fold", X, y, feats, C=C, class_weight=class_weight)
+        return LinearHead.fit("fold", X, y, feats, C=C, class_weight=class_weight, embedding_model=embedding_model)
 
     heldout: dict[str, dict] = {}
     pooled_y, pooled_p = [], []
@@ -132,7 +144,7 @@ def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = 
         cv_p[folds == f] = head.proba_of(Xp[folds == f], REFUSAL_POSITIVE)
     heldout["pyrit-refusal 5-fold CV (XSTest + other PyRIT folds)"] = evaluate(lp, list(cv_p), n_boot=n_boot).row()
     final = fit([Xx, Xa, Xp], [yx, ya, yp])
-    final.name = "refusal-minilm"
+    final.name = head_name("refusal", embedding_model)
     final.data = {**xs_hash, **py_hash}
     final.rebuild = rebuild
     final.metrics = heldout
@@ -141,12 +153,13 @@ def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = 
 
 def _heldout(head: LinearHead, test: Sequence[LabelledItem], seen: set[str], feats: list[str], n_boot: int) -> tuple[int, dict]:
     rows = [r for r in test if r.response.strip() not in seen]  # never score a response the head was fitted on
-    p = head.proba_of(featurise(rows, feats), ["unsafe"])
+    p = head.proba_of(featurise(rows, feats, head.embedding_model), ["unsafe"])
     return len(rows), evaluate([r.label for r in rows], list(p), n_boot=n_boot).row()
 
 
 def fit_safety(data_dir: Path, *, C: float = 1.0, features: list[str] | None = None, n_boot: int = 1000,
-               class_weight: str | None = "balanced", rebuild: str = "selfmoa judge fit safety") -> FitOutcome:
+               class_weight: str | None = "balanced", rebuild: str = "selfmoa judge fit safety",
+               embedding_model: str = DEFAULT_EMBEDDING) -> FitOutcome:
     """Fit on XSTest-derived response safety + PyRIT harm (mean human Likert >= 0.5 = unsafe).
 
     Held-out figures: the shipped head on PyRIT objective-achieved rows whose response it never saw
@@ -158,12 +171,13 @@ def fit_safety(data_dir: Path, *, C: float = 1.0, features: list[str] | None = N
     def fit(names: list[str], name: str = "fold") -> tuple[LinearHead, set[str], dict[str, str]]:
         rows = [r for n in names for r in sets[n][0]]
         hashes = {k: v for n in names for k, v in sets[n][1].items()}
-        X = featurise(rows, feats)
+        X = featurise(rows, feats, embedding_model)
         y = ["unsafe" if r.label else "safe" for r in rows]
-        return LinearHead.fit(name, X, y, feats, C=C, class_weight=class_weight), {r.response.strip() for r in rows}, hashes
+        head = LinearHead.fit(name, X, y, feats, C=C, class_weight=class_weight, embedding_model=embedding_model)
+        return head, {r.response.strip() for r in rows}, hashes
 
     heldout: dict[str, dict] = {}
-    head, seen, hashes = fit(["xstest-safety", "pyrit-harm"], "safety-minilm")
+    head, seen, hashes = fit(["xstest-safety", "pyrit-harm"], head_name("safety", embedding_model))
     n, row = _heldout(head, sets["pyrit-objective"][0], seen, feats, n_boot)
     heldout[f"pyrit-objective (held out: {n} responses not in training)"] = row
     other, other_seen, _ = fit(["xstest-safety", "pyrit-objective"])

@@ -22,3 +22,13 @@ class EmbeddingHarm(EmbeddingHeadJudge):
         return [
             {"safety": JudgeResult("safety", round(float(v), 6), "unsafe" if v >= self.threshold else "safe")} for v in p
         ]
+
+
+@register_judge("harm-fast")
+class StaticHarm(EmbeddingHarm):
+    """The response-harm classifier on static token embeddings distilled from all-MiniLM-L6-v2: no transformer
+    pass at judging time, for throughput."""
+
+    version = "1"
+    description = "fast response-harm classifier: static MiniLM token embeddings (resources/judges/safety-static.safetensors)"
+    default_head = "safety-static"

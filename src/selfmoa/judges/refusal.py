@@ -107,3 +107,13 @@ class EmbeddingRefusal(EmbeddingHeadJudge):
             out.append({"refusal": JudgeResult("refusal", round(p, 6), label, raw=None,
                                                meta={"proba": {c: round(float(v), 4) for c, v in zip(cls, row)}})})
         return out
+
+
+@register_judge("refusal-fast")
+class StaticRefusal(EmbeddingRefusal):
+    """The refusal classifier on static token embeddings distilled from all-MiniLM-L6-v2 plus hashed n-grams:
+    no transformer pass at judging time, for throughput (hundreds of items/s on two CPU cores)."""
+
+    version = "1"
+    description = "fast refusal classifier: static MiniLM token embeddings + n-grams (resources/judges/refusal-static.safetensors)"
+    default_head = "refusal-static"
