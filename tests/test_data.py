@@ -397,3 +397,14 @@ def test_cli_data_commands(data_dir):
     assert res.exit_code == 0 and "112 seeds" in res.output
     res = runner.invoke(app, ["show", "nope", "--data-dir", str(data_dir)])
     assert isinstance(res.exception, SelfmoaError) and "unknown dataset 'nope'" in str(res.exception)
+
+
+def test_xstest_helpfulness_set_is_the_safe_prompts_with_compliance_as_helpful(data_dir):
+    from selfmoa.data.labelled import LABELLED_SETS, load_labelled_set
+
+    rows, hashes = load_labelled_set("xstest-helpfulness", data_dir)
+    assert LABELLED_SETS["xstest-helpfulness"][0] == "helpfulness"
+    assert len(rows) == 1250 and len(hashes) == 5  # 250 safe prompts x 5 models
+    assert not any(r.meta["type"].startswith("contrast") for r in rows)
+    assert all(r.label == int(r.fine_label == "full_compliance") for r in rows)
+    assert 0 < sum(r.label for r in rows) < len(rows)

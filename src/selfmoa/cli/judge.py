@@ -282,8 +282,10 @@ def fit(
     """Fit an embedded judge head on the human-labelled sets in the data directory; print its held-out figures.
 
     Examples:
-      selfmoa judge fit refusal                       # refusal-minilm (the refusal-classifier judge)
-      selfmoa judge fit safety --embedding all-minilm-l6-v2-static   # safety-static (the harm-fast judge)
+
+        selfmoa judge fit refusal                                      # refusal-minilm (refusal-classifier)
+
+        selfmoa judge fit safety --embedding all-minilm-l6-v2-static   # safety-static (harm-fast)
     """
     from selfmoa.data.datadir import resolve_data_dir
     from selfmoa.errors import SelfmoaError
