@@ -1,7 +1,9 @@
 """Throughput of the embedded judges (batched) against a one-item-at-a-time loop.
 
-Two sets of embedded judges, each timed in the same run:
+Three sets of embedded judges, each timed in the same run:
 
+- ``cascade``: ``refusal-cascade`` (``refusal-fast``, deferring the items whose P(refusal) is between 0.1 and 0.9 to
+  the MiniLM ``refusal-classifier``), ``harm-fast`` and ``refusal-patterns``;
 - ``fast``: ``refusal-fast`` and ``harm-fast`` (heads on static token embeddings distilled from MiniLM, plus
   hashed n-grams) and the ``refusal-patterns`` regexes: no transformer pass at judging time;
 - ``minilm``: the MiniLM heads ``refusal-classifier`` and ``harm-classifier`` (the loop's defaults) and
@@ -47,6 +49,7 @@ ANSWERS = [
 
 
 SETS = {
+    "cascade": ["refusal-cascade", "harm-fast", "refusal-patterns"],
     "fast": ["refusal-fast", "harm-fast", "refusal-patterns"],
     "minilm": ["refusal-classifier", "harm-classifier", "refusal-patterns"],
 }
@@ -67,9 +70,10 @@ def make_items(n: int, seed: int = 0):
 
 def _reset(judges) -> None:
     for j in judges:
-        emb = getattr(j, "_embedder", None)
-        if emb is not None:
-            emb._memo.clear()
+        for part in (j, getattr(j, "fast", None), getattr(j, "slow", None)):  # the cascade's two heads too
+            emb = getattr(part, "_embedder", None)
+            if emb is not None:
+                emb._memo.clear()
 
 
 def run(judges, items, batch_size: int) -> tuple[float, list]:
@@ -90,7 +94,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target is 2 cores)")
     ap.add_argument("--set", dest="sets", action="append", choices=sorted(SETS),
-                    help="judge set(s) to time, in order (default: fast, then minilm)")
+                    help="judge set(s) to time, in order (default: cascade, fast, minilm)")
     ap.add_argument("--judge", action="append", help="time these judges instead of the named sets")
     ap.add_argument("--min-rate", type=float, default=200.0, help="exit non-zero below this many items/s (batched)")
     args = ap.parse_args()
@@ -99,7 +103,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
 
-    groups = [("custom", args.judge)] if args.judge else [(k, SETS[k]) for k in (args.sets or ["fast", "minilm"])]
+    groups = [("custom", args.judge)] if args.judge else [(k, SETS[k]) for k in (args.sets or ["cascade", "fast", "minilm"])]
     print(f"torch threads: {torch.get_num_threads()}; cpu count: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f}")
     status = 0
     for n_group, (label, names) in enumerate(groups):

@@ -97,14 +97,16 @@ def _pyrit_folds(rows: Sequence[LabelledItem], k: int = 5, seed: int = 0) -> np.
 REFUSAL_POSITIVE = ["full_refusal", "partial_refusal"]
 
 
-def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = None, n_boot: int = 1000,
-                offtopic_share: float = 0.15, class_weight: str | None = None,
-                rebuild: str = "selfmoa judge fit refusal", embedding_model: str = DEFAULT_EMBEDDING) -> FitOutcome:
-    """Fit on XSTest completions (3 classes) + mismatched-pair augmentation + PyRIT refusal (binary).
+def refusal_folds(data_dir: Path, *, C: float = 1.0, features: list[str] | None = None, offtopic_share: float = 0.15,
+                  class_weight: str | None = None, embedding_model: str = DEFAULT_EMBEDDING
+                  ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], LinearHead, dict[str, str]]:
+    """Held-out P(refusal) of a refusal head, fold by fold: ``{fold name: (human labels, probabilities)}``, plus
+    the head fitted on everything and the sha256 of the data files.
 
-    Held-out figures: leave-one-model-out over the five XSTest models (the fold's model is left out of
-    the XSTest and augmentation rows; PyRIT stays in), PyRIT with a head fitted on XSTest only (pure
-    transfer), and PyRIT 5-fold cross-validation (XSTest + the other PyRIT folds; grouped by response)."""
+    Folds: leave-one-model-out over the five XSTest models (the fold's model is left out of the XSTest and
+    augmentation rows; PyRIT stays in), PyRIT with a head fitted on XSTest only (pure transfer), and PyRIT 5-fold
+    cross-validation (XSTest + the other PyRIT folds; grouped by response). Fitting rows: XSTest completions
+    (3 classes) + mismatched-pair augmentation + PyRIT refusal (binary)."""
     feats = features or REFUSAL_FEATURES
 
     def feat(rows):
@@ -126,26 +128,44 @@ def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = 
         y = [v for part in y_parts for v in part]
         return LinearHead.fit("fold", X, y, feats, C=C, class_weight=class_weight, embedding_model=embedding_model)
 
-    heldout: dict[str, dict] = {}
-    pooled_y, pooled_p = [], []
+    folds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for g in sorted(set(gx)):
         head = fit([Xx[gx != g], Xa[ga != g], Xp], [yx[gx != g], ya[ga != g], yp])
-        p = head.proba_of(Xx[gx == g], REFUSAL_POSITIVE)
-        heldout[f"xstest-refusal[{g}] (model left out)"] = evaluate(lx[gx == g], list(p), n_boot=n_boot).row()
-        pooled_y += list(lx[gx == g])
-        pooled_p += list(p)
-    heldout["xstest-refusal leave-one-model-out (pooled)"] = evaluate(pooled_y, pooled_p, n_boot=n_boot).row()
+        folds[f"xstest-refusal[{g}] (model left out)"] = (lx[gx == g], head.proba_of(Xx[gx == g], REFUSAL_POSITIVE))
     head = fit([Xx, Xa], [yx, ya])
-    heldout["pyrit-refusal (head fitted on XSTest only)"] = evaluate(lp, list(head.proba_of(Xp, REFUSAL_POSITIVE)), n_boot=n_boot).row()
-    folds = _pyrit_folds(py)
+    folds["pyrit-refusal (head fitted on XSTest only)"] = (lp, head.proba_of(Xp, REFUSAL_POSITIVE))
+    cv_folds = _pyrit_folds(py)
     cv_p = np.zeros(len(py))
-    for f in sorted(set(folds)):
-        head = fit([Xx, Xa, Xp[folds != f]], [yx, ya, yp[folds != f]])
-        cv_p[folds == f] = head.proba_of(Xp[folds == f], REFUSAL_POSITIVE)
-    heldout["pyrit-refusal 5-fold CV (XSTest + other PyRIT folds)"] = evaluate(lp, list(cv_p), n_boot=n_boot).row()
-    final = fit([Xx, Xa, Xp], [yx, ya, yp])
+    for f in sorted(set(cv_folds)):
+        head = fit([Xx, Xa, Xp[cv_folds != f]], [yx, ya, yp[cv_folds != f]])
+        cv_p[cv_folds == f] = head.proba_of(Xp[cv_folds == f], REFUSAL_POSITIVE)
+    folds["pyrit-refusal 5-fold CV (XSTest + other PyRIT folds)"] = (lp, cv_p)
+    return folds, fit([Xx, Xa, Xp], [yx, ya, yp]), {**xs_hash, **py_hash}
+
+
+def refusal_report(folds: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int = 1000) -> dict[str, dict]:
+    """Report rows per fold, with the XSTest leave-one-model-out folds also pooled."""
+    heldout: dict[str, dict] = {}
+    pooled_y, pooled_p = [], []
+    for name, (y, p) in folds.items():
+        if name.startswith("pyrit") and "xstest-refusal leave-one-model-out (pooled)" not in heldout:
+            heldout["xstest-refusal leave-one-model-out (pooled)"] = evaluate(pooled_y, pooled_p, n_boot=n_boot).row()
+        heldout[name] = evaluate(list(y), list(p), n_boot=n_boot).row()
+        if name.startswith("xstest-refusal["):
+            pooled_y += list(y)
+            pooled_p += list(p)
+    return heldout
+
+
+def fit_refusal(data_dir: Path, *, C: float = 1.0, features: list[str] | None = None, n_boot: int = 1000,
+                offtopic_share: float = 0.15, class_weight: str | None = None,
+                rebuild: str = "selfmoa judge fit refusal", embedding_model: str = DEFAULT_EMBEDDING) -> FitOutcome:
+    """Fit the shipped refusal head (see :func:`refusal_folds` for the data and the held-out folds)."""
+    folds, final, hashes = refusal_folds(data_dir, C=C, features=features, offtopic_share=offtopic_share,
+                                         class_weight=class_weight, embedding_model=embedding_model)
+    heldout = refusal_report(folds, n_boot)
     final.name = head_name("refusal", embedding_model)
-    final.data = {**xs_hash, **py_hash}
+    final.data = hashes
     final.rebuild = rebuild
     final.metrics = heldout
     return FitOutcome(final, heldout)

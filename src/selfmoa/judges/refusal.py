@@ -117,3 +117,40 @@ class StaticRefusal(EmbeddingRefusal):
     version = "1"
     description = "fast refusal classifier: static MiniLM token embeddings + n-grams (resources/judges/refusal-static.safetensors)"
     default_head = "refusal-static"
+
+
+@register_judge("refusal-cascade")
+class CascadeRefusal(Judge):
+    """``refusal-fast`` first; the items it is unsure of (P(refusal) inside ``band``) are re-scored by
+    ``refusal-classifier`` (MiniLM). Most answers open with an unmistakable refusal or answer, so most items never
+    reach the transformer: the MiniLM head's accuracy at close to the fast judge's throughput. The result's meta
+    says which head decided."""
+
+    version = "1"
+    objectives = ("refusal",)
+    description = "refusal-fast, deferring the items it is unsure of to refusal-classifier (MiniLM)"
+
+    def __init__(self, band: Sequence[float] = (0.1, 0.9), fast: str = "refusal-fast", slow: str = "refusal-classifier",
+                 **kw: Any):
+        super().__init__(**kw)
+        lo, hi = (float(x) for x in band)
+        if not 0.0 <= lo <= hi <= 1.0:
+            from selfmoa.errors import SelfmoaError
+
+            raise SelfmoaError(f"judges.refusal-cascade.band: expected [low, high] with 0 <= low <= high <= 1, got {list(band)}")
+        from selfmoa.judges.base import make_judge
+
+        self.band, self.fast, self.slow = (lo, hi), make_judge(fast), make_judge(slow)
+        self.params.update(band=[lo, hi], fast=self.fast.fingerprint(), slow=self.slow.fingerprint())
+
+    def _score(self, items: Sequence[JudgeItem]) -> list[ItemResults]:
+        out = self.fast._score(items)
+        lo, hi = self.band
+        unsure = [i for i, r in enumerate(out) if lo < r["refusal"].score < hi]
+        if unsure:
+            for i, r in zip(unsure, self.slow._score([items[i] for i in unsure])):
+                out[i] = r
+        deferred = set(unsure)
+        for i, r in enumerate(out):
+            r["refusal"].meta["decided_by"] = self.slow.name if i in deferred else self.fast.name
+        return out
