@@ -1,8 +1,8 @@
 """Held-out accuracy of the `refusal-cascade` judge: `refusal-fast`, deferring to `refusal-classifier` (MiniLM)
 where the fast head's P(refusal) is inside the band.
 
-Both heads are refitted fold by fold exactly as `selfmoa judge fit refusal` does (same features, C and data as the
-shipped heads: `selfmoa.judges.fit.refusal_folds`), so every figure is on rows neither head was fitted on. Prints,
+Both heads are refitted fold by fold exactly as `selfmoa judge fit refusal` does (the features, embedding, C and
+class weight recorded in each shipped head, the same data: `selfmoa.judges.fit.refusal_folds`), so every figure is on rows neither head was fitted on. Prints,
 per band, the report rows (accuracy, F1, AUPRC, ECE with bootstrap CIs) and the share of items deferred.
 
     SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_cascade.py --band 0.1 0.9 --band 0.2 0.8
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,10 +30,17 @@ def main() -> None:
     from selfmoa.judges.fit import refusal_folds, refusal_report
     from selfmoa.judges.heads import LinearHead
 
-    dd = resolve_data_dir(None)
-    fast_head = LinearHead.load("refusal-static")
-    fast, _, _ = refusal_folds(dd, C=3.0, features=fast_head.features, embedding_model=fast_head.embedding_model)
-    slow, _, _ = refusal_folds(dd, C=1.0, features=LinearHead.load("refusal-minilm").features)
+    def folds_of(name: str):
+        """Held-out folds of a shipped head, refitted with its own features, embedding, C and class weight."""
+        head = LinearHead.load(name)
+        opt = dict(re.findall(r"--(C|class-weight) (\S+)", head.rebuild))
+        weight = opt.get("class-weight", "none")
+        folds, _, _ = refusal_folds(resolve_data_dir(None), C=float(opt.get("C", 1.0)), features=head.features,
+                                    class_weight=None if weight == "none" else weight,
+                                    embedding_model=head.embedding_model)
+        return folds
+
+    fast, slow = folds_of("refusal-static"), folds_of("refusal-minilm")
     for lo, hi in args.band or [(0.1, 0.9)]:
         folds, deferred = {}, {}
         for name, (y, p_fast) in fast.items():

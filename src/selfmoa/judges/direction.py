@@ -29,6 +29,11 @@ DEFAULT_HARMFUL = ("builtin:demo-harmful",)
 DEFAULT_HARMLESS = ("builtin:demo-benign",)
 
 
+def _chat_ids(tok, conv: list[dict], generation_prompt: bool) -> list[int]:
+    ids = tok.apply_chat_template(conv, add_generation_prompt=generation_prompt, tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)  # a BatchEncoding in recent transformers
+
+
 def _prompt_sets(specs: Sequence[str], limit: int | None) -> list[str]:
     from selfmoa.data.prompts import load_prompt_sets
 
@@ -49,7 +54,8 @@ class RefusalDirection(Judge):
         from selfmoa.judges.generative import _model_config
 
         self.model_config = _model_config(model, raw_prompt=False)
-        if not (isinstance(layer, int) and layer >= 0) and not (isinstance(layer, float) and 0.0 < layer <= 1.0):
+        index = isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0
+        if not index and not (isinstance(layer, float) and 0.0 < layer <= 1.0):
             raise SelfmoaError(f"judges.refusal-direction.layer: expected a layer index >= 0 or a depth fraction in "
                                f"(0, 1], got {layer!r}")
         if response_tokens < 1 or batch_size < 1 or spread <= 0:
@@ -90,12 +96,9 @@ class RefusalDirection(Judge):
         import torch
 
         tok, model = self.loaded.tokenizer, self.loaded.model
-        rows = []
-        for i, conv in enumerate(convs):
-            ids = tok.apply_chat_template(conv, add_generation_prompt=answer_from is None, tokenize=True)
-            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-            # a causal model's activations at a position never depend on later tokens: read only what is used
-            rows.append(ids if answer_from is None else ids[: answer_from[i] + self.response_tokens])
+        rows = [_chat_ids(tok, conv, answer_from is None) for conv in convs]
+        if answer_from is not None:  # a causal model's activations never depend on later tokens: read only what is used
+            rows = [ids[: start + self.response_tokens] for ids, start in zip(rows, answer_from)]
         out = np.zeros((len(rows), model.config.get_text_config().hidden_size), dtype=np.float32)
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))  # similar lengths share a batch
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -141,8 +144,7 @@ class RefusalDirection(Judge):
         convs, starts = [], []
         for it in items:
             prompt = [{"role": m.role, "content": m.content} for m in it.conversation()]
-            head = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
-            starts.append(len(head["input_ids"] if hasattr(head, "keys") else head))
+            starts.append(len(_chat_ids(tok, prompt, True)))
             convs.append(prompt + [{"role": "assistant", "content": it.response}])
         proj = self._activations(convs, answer_from=starts) @ d["unit"]
         mid, half = (d["harmful"] + d["harmless"]) / 2, (d["harmful"] - d["harmless"]) / 2

@@ -143,17 +143,16 @@ def refusal_folds(data_dir: Path, *, C: float = 1.0, features: list[str] | None 
     return folds, fit([Xx, Xa, Xp], [yx, ya, yp]), {**xs_hash, **py_hash}
 
 
+POOLED = "xstest-refusal leave-one-model-out (pooled)"
+
+
 def refusal_report(folds: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int = 1000) -> dict[str, dict]:
-    """Report rows per fold, with the XSTest leave-one-model-out folds also pooled."""
-    heldout: dict[str, dict] = {}
-    pooled_y, pooled_p = [], []
-    for name, (y, p) in folds.items():
-        if name.startswith("pyrit") and "xstest-refusal leave-one-model-out (pooled)" not in heldout:
-            heldout["xstest-refusal leave-one-model-out (pooled)"] = evaluate(pooled_y, pooled_p, n_boot=n_boot).row()
-        heldout[name] = evaluate(list(y), list(p), n_boot=n_boot).row()
-        if name.startswith("xstest-refusal["):
-            pooled_y += list(y)
-            pooled_p += list(p)
+    """Report rows per fold; the XSTest leave-one-model-out folds come first, then their pooled row, then PyRIT."""
+    lomo = [k for k in folds if k.startswith("xstest-refusal[")]
+    heldout = {k: evaluate(list(folds[k][0]), list(folds[k][1]), n_boot=n_boot).row() for k in lomo}
+    heldout[POOLED] = evaluate([v for k in lomo for v in folds[k][0]], [v for k in lomo for v in folds[k][1]],
+                               n_boot=n_boot).row()
+    heldout.update({k: evaluate(list(y), list(p), n_boot=n_boot).row() for k, (y, p) in folds.items() if k not in lomo})
     return heldout
 
 
