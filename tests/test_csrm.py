@@ -163,6 +163,39 @@ def test_augmentation_relabels_by_configuration():
     assert comply.with_config(taxonomy_configuration(["hate"]).set_allowed("cyber", False)).label == 1
 
 
+def test_several_pairs_per_item_alternate_allow_and_drop():
+    from selfmoa.csrm.augment import augment
+
+    pool = list(taxonomy_configuration().categories)
+    base = taxonomy_configuration(name="b")
+    comply = CsrmExample(prompt="p", response="Sure", config=base, category="cyber", complies=True, group="g1")
+    refuse = CsrmExample(prompt="p", response="No", config=base, category="cyber", complies=False, group="g1")
+    aug = augment([comply, refuse], pool, n_random=0, pairs_per_item=3, seed=1)
+    assert len(aug.examples) == 12 and len(aug.pairs) == 3  # 3 pairs each; only the complying item's flip
+    modes = []
+    for s, l_ in aug.pairs:
+        strict, lenient = aug.examples[s], aug.examples[l_]
+        assert (strict.label, lenient.label) == (1, 0) and strict.prompt == lenient.prompt
+        assert strict.config.get("cyber") is not None and not strict.config.get("cyber").allowed
+        others = lambda c: {x.id for x in c.categories if x.id != "cyber"}  # noqa: E731
+        assert others(strict.config) == others(lenient.config)  # the pair differs only in the item's category
+        modes.append("drop" if lenient.config.get("cyber") is None else "allow")
+    assert modes[0] != modes[1] and modes[1] != modes[2]
+    one = augment([comply], pool, n_random=0, seed=1)
+    assert len(one.examples) == 2 and len(one.pairs) == 1
+
+
+def test_learning_rate_schedule_follows_steps_or_the_clock():
+    from selfmoa.csrm.trainer import lr_factor
+
+    assert [lr_factor(s, 10, 0.2) for s in (0, 1)] == [0.5, 1.0]  # warmup over 2 steps
+    assert [round(lr_factor(s, 10, 0.2), 3) for s in (2, 6, 10)] == [1.0, 0.5, 0.0]
+    # a 100 s budget half spent at step 3 of 10: the clock is further along, so the rate is already halved
+    assert lr_factor(3, 10, 0.0, elapsed=50.0, budget=100.0) == pytest.approx(0.5)
+    assert lr_factor(8, 10, 0.0, elapsed=10.0, budget=100.0) == pytest.approx(0.2)  # steps further along
+    assert lr_factor(3, 10, 0.0, elapsed=150.0, budget=100.0) == 0.0
+
+
 @pytest.mark.parametrize("k,n", [(59, 59), (58, 59), (100, 120), (3, 10), (1, 1), (200, 200), (0, 5)])
 def test_clopper_pearson_lower_matches_scipy(k, n):
     from scipy.stats import beta
@@ -215,6 +248,23 @@ def test_bradley_terry_sign_and_gradient():
     assert float(csrm_loss(l2.detach(), labels, [], 0.1).bt) == 0.0
     nll = csrm_loss(good.detach(), labels, [(0, 1)], 0.0)
     assert float(nll.total) == pytest.approx(float(-(good[0, 1] + good[1, 0]) / 2), rel=1e-6)
+
+
+def test_class_weights_balance_the_verdicts():
+    import torch
+
+    from selfmoa.csrm.loss import balanced_class_weights, csrm_loss
+
+    labels = [1, 0, 0, 0]
+    w_safe, w_unsafe = balanced_class_weights(labels)
+    assert (w_safe, w_unsafe) == pytest.approx((4 / 6, 4 / 2))
+    assert w_safe * 3 == pytest.approx(w_unsafe * 1)  # each verdict carries half of the weight
+    assert balanced_class_weights([0, 0]) == (1.0, 1.0) and balanced_class_weights([]) == (1.0, 1.0)
+    lp = torch.log(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]]))
+    y = torch.tensor(labels)
+    by_hand = -(w_unsafe * math.log(0.1) + w_safe * (math.log(0.8) + math.log(0.7) + math.log(0.6))) / 4
+    assert float(csrm_loss(lp, y, [], 0.0, (w_safe, w_unsafe)).nll) == pytest.approx(by_hand, rel=1e-6)
+    assert float(csrm_loss(lp, y, [], 0.0, None).nll) == pytest.approx(float(-(lp[0, 1] + lp[1:, 0].sum()) / 4), rel=1e-6)
 
 
 # -- metrics ------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def train_cmd(
     cfg, c = _csrm(config, overrides)
     t = c.train
     out_dir = Path(output or t.output_dir)
-    data = build_train(seed=t.seed, n_random=t.n_random, holdout_categories=t.holdout_categories, limit=t.limit,
+    data = build_train(seed=t.seed, n_random=t.n_random, pairs_per_item=t.pairs_per_item, holdout_categories=t.holdout_categories, limit=t.limit,
                        sets=t.sets, data_dir=_data_dir(cfg, data_dir))
     n_unsafe = sum(ex.label for ex in data.examples)
     out.print(f"csrm train: {len(data.examples)} items ({n_unsafe} unsafe) from {', '.join(t.sets)}, "
@@ -115,6 +115,8 @@ def eval_cmd(
     config: Optional[Path] = ConfigOpt,
     data_dir: Optional[Path] = DataDirOpt,
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics as JSON"),
+    scores_out: Optional[Path] = typer.Option(None, "--scores", help="also write every item's score as JSONL "
+                                              "(set, id, category, configuration, label, log_odds, p_unsafe)"),
     overrides: Optional[list[str]] = SetOpt,
 ):
     """F1, precision, recall, AUPRC and smooth ECE (unsafe = positive) and configuration sensitivity (share of
@@ -123,7 +125,7 @@ def eval_cmd(
 
     from rich.progress import Progress, TimeElapsedColumn
 
-    from selfmoa.csrm.evaluate import evaluate_set, load_eval_set
+    from selfmoa.csrm.evaluate import load_eval_set, require_labels, score_rows, set_metrics
     from selfmoa.csrm.trainer import load_scorer
 
     cfg, c = _csrm(config, overrides, checkpoint)
@@ -131,6 +133,8 @@ def eval_cmd(
     sets = on or e.sets
     local_cfg = safety_config or (str(c.safety_config) if c.safety_config else None)
     loaded = [load_eval_set(s, data_dir=_data_dir(cfg, data_dir), limit=e.limit, seed=e.seed, config=local_cfg) for s in sets]
+    for es in loaded:
+        require_labels(es)
     scorer = load_scorer(c)
     who = str(c.checkpoint) if c.checkpoint else f"{c.model.name_or_path} (zero-shot)"
     results = {}
@@ -138,11 +142,14 @@ def eval_cmd(
     cols = ("set", "n", "unsafe", "F1", "precision", "recall", "AUPRC", "smooth ECE", "sensitivity", "F1 (oracle thr.)", "s")
     for col in cols:
         table.add_column(col)
+    rows: list[dict] = []
     for es in loaded:
         t0 = time.time()
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as prog:
             task = prog.add_task(f"scoring {es.name}", total=len(es.examples))
-            m = evaluate_set(scorer, es, threshold=e.threshold, on_batch=lambda n: prog.advance(task, n))
+            scores = scorer.score(es.examples, on_batch=lambda n: prog.advance(task, n))
+        m = set_metrics(scores, es, threshold=e.threshold)
+        rows += score_rows(scores, es)
         m["seconds"] = round(time.time() - t0, 1)
         results[es.name] = m
         sens = f"{m['sensitivity']:.3f} ({int(m['sensitivity_n'])})" if m.get("sensitivity_n") else "-"
@@ -160,6 +167,11 @@ def eval_cmd(
                    "threshold": e.threshold, "sets": results}
         atomic_write_text(json_out, json.dumps(payload, indent=2))
         console.print(f"wrote {json_out}")
+    if scores_out:
+        from selfmoa.store.atomic import atomic_write_text
+
+        atomic_write_text(scores_out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        console.print(f"wrote {scores_out} ({len(rows)} scores)")
 
 
 @app.command("score")

@@ -35,6 +35,12 @@ class CsrmTrainConfig(Section):
         description="training sources: 'builtin' (train split of the project's prompt sets) and/or 'cst' "
         "(train share of configurable-safety-tuning in the data dir); both are augmented by configuration",
     )
+    class_balance: bool = Field(
+        True, description="weight each verdict's NLL by n / (2 n_class), so the rarer 'unsafe' is not learnt as a prior"
+    )
+    pairs_per_item: int = Field(
+        1, ge=1, description="(strict, lenient) configuration pairs per base item, each amid other random categories"
+    )
     n_random: int = Field(1, ge=0, description="random configurations per base item, besides its strict/lenient pair")
     holdout_categories: list[str] = Field(default_factory=list, description="taxonomy ids kept out of training")
     limit: int | None = Field(None, ge=1, description="use at most this many base (prompt, response) items")

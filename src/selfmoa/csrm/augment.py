@@ -140,14 +140,16 @@ def augment(
     *,
     n_random: int = 1,
     pairs: bool = True,
+    pairs_per_item: int = 1,
     seed: int = 0,
     min_categories: int = 2,
     max_categories: int = 5,
 ) -> Augmented:
     """Expand base items (with category and compliance) into configuration variants with labels.
 
-    Per item: one (strict, lenient) pair around its own category (so its label flips when it complies),
-    plus ``n_random`` random configurations drawn from ``pool`` (random subsets, random allowed flags).
+    Per item: ``pairs_per_item`` (strict, lenient) pairs around its own category (so its label flips when it
+    complies), each amid a fresh random set of other categories, the lenient side alternating between
+    allowing and dropping the category, plus ``n_random`` random configurations drawn from ``pool`` (random subsets, random allowed flags).
     Each configuration shuffles its categories so that position carries no signal."""
     rng = random.Random(seed)
     by_id = {c.id: c for c in pool}
@@ -170,8 +172,10 @@ def augment(
             out.append(ex)
             continue
         own = ex.category if ex.category in by_id else ex.meta.get("lookalike")  # benign items: their look-alike
-        if pairs and own in by_id:
-            strict, lenient = strict_lenient_configs(random_config(own, False), own, rng)
+        first = rng.randrange(2) if pairs_per_item > 1 else 0
+        for k in range(pairs_per_item if pairs and own in by_id else 0):
+            mode = None if pairs_per_item == 1 else ("allow", "drop")[(first + k) % 2]
+            strict, lenient = strict_lenient_configs(random_config(own, False), own, rng, mode)
             s = ex.with_config(strict.renamed("strict"))
             l_ = ex.with_config(lenient.renamed("lenient"))
             out += [s, l_]

@@ -30,10 +30,21 @@ def sensitivity(scores: Sequence[float], examples: Sequence[CsrmExample], pairs:
 
 
 def evaluate_set(scorer: CsrmScorer, es: EvalSet, threshold: float = 0.5, on_batch=None) -> dict[str, float]:
+    require_labels(es)
+    return set_metrics(scorer.score(es.examples, on_batch=on_batch), es, threshold)
+
+
+def require_labels(es: EvalSet) -> list[int]:
+    """Indices of the labelled items; a set without any is an error (checked before scoring)."""
     labelled = [i for i, ex in enumerate(es.examples) if ex.label is not None]
     if not labelled:
         raise SelfmoaError(f"csrm eval: set '{es.name}' has no labelled items")
-    scores = scorer.score(es.examples, on_batch=on_batch)
+    return labelled
+
+
+def set_metrics(scores: Sequence[float], es: EvalSet, threshold: float = 0.5) -> dict[str, float]:
+    """The metrics of :func:`evaluate_set` from scores already computed (one per item of ``es``)."""
+    labelled = require_labels(es)
     probs = [p_unsafe(s) for s in scores]
     ps, ys = [probs[i] for i in labelled], [es.examples[i].label for i in labelled]
     m = classification_metrics(ps, ys, threshold)
@@ -43,6 +54,17 @@ def evaluate_set(scorer: CsrmScorer, es: EvalSet, threshold: float = 0.5, on_bat
     m.update(sensitivity(scores, es.examples, es.pairs))
     m["mean_score"] = sum(scores) / len(scores)
     return m
+
+
+def score_rows(scores: Sequence[float], es: EvalSet) -> list[dict]:
+    """One record per scored item (the provenance of every score): set, item id, base item, category,
+    compliance, configuration name and fingerprint, label, log-odds and P(unsafe)."""
+    partner = {i: j for s, l_ in es.pairs for i, j in ((s, l_), (l_, s))}
+    return [{"set": es.name, "id": ex.id, "group": ex.group, "source": ex.source, "category": ex.category,
+             "complies": ex.complies, "config": ex.config.name, "config_fingerprint": ex.config.fingerprint(),
+             "pair_of": es.examples[partner[i]].id if i in partner else None,
+             "label": ex.label, "log_odds": s, "p_unsafe": p_unsafe(s)}
+            for i, (ex, s) in enumerate(zip(es.examples, scores))]
 
 
 def load_eval_set(spec: str, *, data_dir: Path | None = None, limit: int | None = None, seed: int = 0,

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from selfmoa.config.csrm import CsrmConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.csrm.example import CsrmExample
-from selfmoa.csrm.loss import csrm_loss
+from selfmoa.csrm.loss import balanced_class_weights, csrm_loss
 from selfmoa.csrm.scorer import CsrmScorer
 from selfmoa.csrm.template import TemplateSettings
 from selfmoa.errors import SelfmoaError
@@ -111,6 +111,19 @@ def pack_steps(n: int, pairs: Sequence[tuple[int, int]], batch_size: int, rng: r
     return steps
 
 
+def lr_factor(step: int, total: int, warmup_ratio: float, elapsed: float = 0.0, budget: float | None = None) -> float:
+    """Linear warmup over ``warmup_ratio`` of the steps, then linear decay to 0 over the run's progress:
+    the share of steps done, or, under a time budget (``csrm.train.max_minutes``), the share of the budget
+    spent when that is further along, so a run cut by the clock still ends at a small learning rate."""
+    warm = int(total * warmup_ratio)
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if budget:
+        progress = max(progress, elapsed / budget)
+    return max(0.0, 1.0 - progress)
+
+
 def _apply_lora(model, tcfg):
     from peft import LoraConfig, get_peft_model
 
@@ -154,15 +167,16 @@ def train_csrm(
         frac = min(1.0, tcfg.epochs - e)
         plan += steps[: max(1, int(round(len(steps) * frac)))]
     total = len(plan)
-    warm = int(total * tcfg.warmup_ratio)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
-    )
+    budget = 60 * tcfg.max_minutes if tcfg.max_minutes is not None else None
+    weights = balanced_class_weights([ex.label for ex in examples]) if tcfg.class_balance else None
     ids_cache: dict[int, list[int]] = {}
     history = []
     stopped_early = None
     t0 = time.time()
     for step, idx in enumerate(plan, 1):
+        lr = tcfg.learning_rate * lr_factor(step - 1, total, tcfg.warmup_ratio, time.time() - t0, budget)
+        for group in opt.param_groups:
+            group["lr"] = lr
         pos = {i: k for k, i in enumerate(idx)}
         local_pairs = [(pos[s], pos[l_]) for s, l_ in pairs if s in pos and l_ in pos]
         ids = []
@@ -172,14 +186,13 @@ def train_csrm(
             ids.append(ids_cache[i])
         lp = scorer.verdict_logprobs_ids(ids)
         labels = torch.tensor([examples[i].label for i in idx])
-        parts = csrm_loss(lp, labels, local_pairs, cfg.gamma)
+        parts = csrm_loss(lp, labels, local_pairs, cfg.gamma, weights)
         opt.zero_grad()
         parts.total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        sched.step()
         rec = {"step": step, "of": total, "loss": float(parts.total.detach()), "nll": float(parts.nll.detach()), "bt": float(parts.bt.detach()),
-               "lr": sched.get_last_lr()[0], "seconds": round(time.time() - t0, 1)}
+               "lr": lr, "seconds": round(time.time() - t0, 1)}
         history.append(rec)
         if log:
             log(rec)
@@ -206,6 +219,7 @@ def train_csrm(
         "train": tcfg.model_dump(mode="json"),
         "n_examples": len(examples),
         "n_pairs": len(pairs),
+        "class_weights": list(weights) if weights else None,
         "steps": len(history),
         "planned_steps": total,
         "stopped_early": stopped_early,
