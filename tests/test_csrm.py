@@ -126,6 +126,36 @@ def test_score_equals_hand_computed_log_odds(tiny_model_dir, variants):
     assert len({round(s, 6) for s in scores}) == 3  # the configuration changes the score
 
 
+def test_shared_prefix_pass_gives_the_same_scores_and_gradients(tiny_model_dir):
+    """The prefix all prompts share runs once and its cache is repeated per row: same log-probs and the same
+    gradients (training goes through the same code) as running every row in full."""
+    import torch
+
+    sc = _scorer(tiny_model_dir, batch_size=3, max_length=4096)
+    items = _items()
+    ids = [sc.prompt_ids(ex) for ex in items]
+    shared = sc.shared_prefix(ids)
+    assert shared >= 16 and all(i[:shared] == ids[0][:shared] for i in ids)
+    assert sc.shared_prefix(ids[:1]) == 0  # a batch of one has nothing to share
+
+    def run(prefix_cache):
+        sc.prefix_cache = prefix_cache
+        sc.model.zero_grad()
+        lp = sc.verdict_logprobs_ids(ids)
+        (lp[:, 0] - 2 * lp[:, 1]).sum().backward()
+        grads = [p.grad.detach().clone() for p in sc.model.parameters() if p.grad is not None]
+        return lp.detach(), grads
+
+    for p in sc.model.parameters():
+        p.requires_grad_(True)
+    cached, g_cached = run(True)
+    assert sc.prefix_cache  # the cached path ran (no fallback to full rows)
+    full, g_full = run(False)
+    assert torch.allclose(cached, full, atol=1e-4)
+    assert len(g_cached) == len(g_full) > 0
+    assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-3) for a, b in zip(g_cached, g_full))
+
+
 def test_long_conversation_is_shortened_keeping_the_categories(tiny_model_dir):
     sc = _scorer(tiny_model_dir, max_length=700)
     full = taxonomy_configuration(["violent_crimes"], name="strict")
@@ -183,6 +213,28 @@ def test_several_pairs_per_item_alternate_allow_and_drop():
     assert modes[0] != modes[1] and modes[1] != modes[2]
     one = augment([comply], pool, n_random=0, seed=1)
     assert len(one.examples) == 2 and len(one.pairs) == 1
+
+
+def test_static_configs_spend_items_on_labels_that_flip():
+    from selfmoa.csrm.augment import augment
+
+    pool = list(taxonomy_configuration().categories)
+    base = taxonomy_configuration(name="b")
+    comply = CsrmExample(prompt="p", response="Sure", config=base, category="cyber", complies=True, group="g1")
+    refuse = CsrmExample(prompt="p", response="No", config=base, category="cyber", complies=False, group="g1")
+    benign = CsrmExample(prompt="b", response="Ok", config=base, category="benign", complies=True, group="g2",
+                         meta={"lookalike": "cyber"})
+    aug = augment([comply, refuse, benign], pool, n_random=1, static_configs=1, seed=0)
+    by_group = {}
+    for ex in aug.examples:
+        by_group.setdefault((ex.group, ex.complies, ex.category), []).append(ex)
+    assert len(by_group[("g1", True, "cyber")]) == 3 and len(aug.pairs) == 1  # pair + 1 random, as before
+    for key in (("g1", False, "cyber"), ("g2", True, "benign")):
+        (only,) = by_group[key]  # one configuration: the strict one of its (look-alike) category
+        assert only.config.name == "strict" and only.config.get("cyber") is not None
+        assert not only.config.get("cyber").allowed and only.label == 0
+    two = augment([refuse], pool, n_random=0, static_configs=2, seed=0).examples
+    assert len(two) == 2 and two[1].config.get("cyber") is None and all(e.label == 0 for e in two)
 
 
 def test_learning_rate_schedule_follows_steps_or_the_clock():

@@ -84,7 +84,7 @@ def train_cmd(
     cfg, c = _csrm(config, overrides)
     t = c.train
     out_dir = Path(output or t.output_dir)
-    data = build_train(seed=t.seed, n_random=t.n_random, pairs_per_item=t.pairs_per_item, holdout_categories=t.holdout_categories, limit=t.limit,
+    data = build_train(seed=t.seed, n_random=t.n_random, pairs_per_item=t.pairs_per_item, static_configs=t.static_configs, holdout_categories=t.holdout_categories, limit=t.limit,
                        sets=t.sets, data_dir=_data_dir(cfg, data_dir))
     n_unsafe = sum(ex.label for ex in data.examples)
     out.print(f"csrm train: {len(data.examples)} items ({n_unsafe} unsafe) from {', '.join(t.sets)}, "

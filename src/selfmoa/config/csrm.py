@@ -41,6 +41,10 @@ class CsrmTrainConfig(Section):
     pairs_per_item: int = Field(
         1, ge=1, description="(strict, lenient) configuration pairs per base item, each amid other random categories"
     )
+    static_configs: int | None = Field(
+        None, ge=1, description="configurations per item whose label no configuration changes (refusals, benign answers): "
+        "null = like every item; k = the strict one of its category plus k-1 random ones (steps go to the items that flip)"
+    )
     n_random: int = Field(1, ge=0, description="random configurations per base item, besides its strict/lenient pair")
     holdout_categories: list[str] = Field(default_factory=list, description="taxonomy ids kept out of training")
     limit: int | None = Field(None, ge=1, description="use at most this many base (prompt, response) items")

@@ -141,6 +141,7 @@ def augment(
     n_random: int = 1,
     pairs: bool = True,
     pairs_per_item: int = 1,
+    static_configs: int | None = None,
     seed: int = 0,
     min_categories: int = 2,
     max_categories: int = 5,
@@ -150,7 +151,12 @@ def augment(
     Per item: ``pairs_per_item`` (strict, lenient) pairs around its own category (so its label flips when it
     complies), each amid a fresh random set of other categories, the lenient side alternating between
     allowing and dropping the category, plus ``n_random`` random configurations drawn from ``pool`` (random subsets, random allowed flags).
-    Each configuration shuffles its categories so that position carries no signal."""
+    Each configuration shuffles its categories so that position carries no signal.
+
+    ``static_configs``: how many configurations an item gets whose label no configuration can change (a
+    refusal, or a harmless answer to a benign look-alike): ``None`` treats it like every item; ``k`` gives it
+    the strict configuration of its (look-alike) category, the hardest case, plus ``k - 1`` random ones, so
+    a time-bounded run spends its steps on the items whose label depends on the configuration."""
     rng = random.Random(seed)
     by_id = {c.id: c for c in pool}
     out: list[CsrmExample] = []
@@ -172,6 +178,13 @@ def augment(
             out.append(ex)
             continue
         own = ex.category if ex.category in by_id else ex.meta.get("lookalike")  # benign items: their look-alike
+        if static_configs is not None and (not ex.complies or ex.category not in by_id):
+            for k in range(static_configs):
+                if k == 0 and own in by_id:
+                    out.append(ex.with_config(random_config(own, False).renamed("strict")))
+                else:
+                    out.append(ex.with_config(random_config(None, None, avoid=own)))
+            continue
         first = rng.randrange(2) if pairs_per_item > 1 else 0
         for k in range(pairs_per_item if pairs and own in by_id else 0):
             mode = None if pairs_per_item == 1 else ("allow", "drop")[(first + k) % 2]

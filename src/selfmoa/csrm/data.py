@@ -111,7 +111,8 @@ def build_test(split: str = "eval", *, seed: int = 0, categories: Sequence[str] 
     return ConfigurableTest(out, pairs)
 
 
-def build_train(split: str = "train", *, seed: int = 0, n_random: int = 1, pairs_per_item: int = 1, holdout_categories: Sequence[str] = (),
+def build_train(split: str = "train", *, seed: int = 0, n_random: int = 1, pairs_per_item: int = 1,
+                static_configs: int | None = None, holdout_categories: Sequence[str] = (),
                 limit: int | None = None, sets: Sequence[str] = ("builtin",), data_dir: Path | None = None):
     """Augmented training items and their (strict, lenient) pairs (see :func:`selfmoa.csrm.augment.augment`).
 
@@ -135,7 +136,7 @@ def build_train(split: str = "train", *, seed: int = 0, n_random: int = 1, pairs
         per_set = [rng.sample(items, n) if n < len(items) else items for items, n in zip(per_set, share)]
     items = [ex for group in per_set for ex in group]
     pool = [c for c in taxonomy_configuration().categories if c.id not in held]
-    return augment(items, pool, n_random=n_random, pairs_per_item=pairs_per_item, seed=seed)
+    return augment(items, pool, n_random=n_random, pairs_per_item=pairs_per_item, static_configs=static_configs, seed=seed)
 
 
 # -- configurable-safety-tuning ------------------------------------------------------

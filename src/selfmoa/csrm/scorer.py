@@ -16,6 +16,7 @@ from selfmoa.csrm.example import CsrmExample
 from selfmoa.csrm.template import TemplateSettings, render_prompt
 from selfmoa.errors import SelfmoaError
 
+MIN_SHARED_PREFIX = 16  # shorter shared prefixes are not worth a separate forward pass
 SAFE_VARIANTS = ("safe",)
 UNSAFE_VARIANTS = ("unsafe",)
 
@@ -52,8 +53,10 @@ class CsrmScorer:
     """Scores items with a causal LM; the same code path gives differentiable log-probs for training."""
 
     def __init__(self, model, tokenizer, *, settings: TemplateSettings = TemplateSettings(), batch_size: int = 8,
-                 max_length: int = 1024, safe_variants=SAFE_VARIANTS, unsafe_variants=UNSAFE_VARIANTS):
+                 max_length: int = 1024, safe_variants=SAFE_VARIANTS, unsafe_variants=UNSAFE_VARIANTS,
+                 prefix_cache: bool = True):
         self.model = model
+        self.prefix_cache = prefix_cache
         self.tokenizer = tokenizer
         self.settings = settings
         self.batch_size = batch_size
@@ -86,14 +89,32 @@ class CsrmScorer:
         """Tensor [n, 2] of (log P(safe), log P(unsafe)) for one batch (differentiable if grad is on)."""
         return self.verdict_logprobs_ids([self.prompt_ids(ex) for ex in examples])
 
+    def shared_prefix(self, prompts: Sequence[list[int]]) -> int:
+        """Length of the token prefix every prompt of the batch shares (the chat header, preamble and the start
+        of the category list), computed once per batch; 0 when too short to be worth a separate pass."""
+        if not self.prefix_cache or len(prompts) < 2:
+            return 0
+        n = min(len(p) for p in prompts) - 1  # every row keeps at least one token of its own
+        first = prompts[0]
+        for p in prompts[1:]:
+            k = 0
+            while k < n and p[k] == first[k]:
+                k += 1
+            n = k
+        return n if n >= MIN_SHARED_PREFIX else 0
+
     def verdict_logprobs_ids(self, prompts: Sequence[list[int]]):
+        """Log-probs of both verdicts after each prompt. The prefix the prompts share is run once (batch of 1)
+        and its key/value cache repeated for every row, so each row computes only its own tokens; under
+        training the gradient flows through the shared pass as well."""
         import torch
 
         carriers = self.verdicts.carriers()
+        shared = self.shared_prefix(prompts)
         seqs, owners = [], []
         for i, p in enumerate(prompts):
             for c in carriers:
-                seqs.append(list(p) + list(c))
+                seqs.append(list(p[shared:]) + list(c))
                 owners.append((i, c))
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
@@ -103,9 +124,16 @@ class CsrmScorer:
         for r, s in enumerate(seqs):  # left padding: every sequence ends at the last column
             input_ids[r, width - len(s):] = torch.tensor(s)
             attn[r, width - len(s):] = 1
-        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0) + shared
         keep = max(len(c) for c in carriers) + 1  # only the last positions predict verdict tokens
         kwargs = dict(input_ids=input_ids.to(device), attention_mask=attn.to(device), position_ids=pos.to(device))
+        if shared:
+            cache = self._prefix_cache(prompts[0][:shared], len(seqs), device)
+            if cache is None:
+                return self._without_prefix_cache(prompts)
+            # rows see the shared prefix, then their own tokens (pads in between are masked out)
+            kwargs["attention_mask"] = torch.cat([torch.ones((len(seqs), shared), dtype=torch.long), attn], 1).to(device)
+            kwargs["past_key_values"] = cache
         try:
             out = self.model(**kwargs, logits_to_keep=keep)
         except TypeError:  # models without logits_to_keep
@@ -124,6 +152,26 @@ class CsrmScorer:
                     lp = sum(logp[r, p_end + j - offset, v[j]] for j in range(len(v)))
                     results[i][k] = lp if results[i][k] is None else torch.logaddexp(results[i][k], lp)
         return torch.stack([torch.stack([a, b]) for a, b in results])
+
+    def _prefix_cache(self, prefix: list[int], rows: int, device):
+        """The key/value cache of ``prefix`` (one forward pass), repeated for ``rows`` rows; None when the
+        model does not return a cache that can be repeated (then the batch runs without it)."""
+        import torch
+
+        ids = torch.tensor([prefix], device=device)
+        try:
+            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        except TypeError:
+            return None
+        cache = getattr(out, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+            return None
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+    def _without_prefix_cache(self, prompts: Sequence[list[int]]):
+        self.prefix_cache = False
+        return self.verdict_logprobs_ids(prompts)
 
     # -- scores ----------------------------------------------------------------
     def score(self, examples: Sequence[CsrmExample], on_batch=None) -> list[float]:
