@@ -18,7 +18,7 @@ from selfmoa.config.models import ModelConfig
 
 class CsrmTrainConfig(Section):
     finetune: Literal["lora", "full"] = Field("lora", description="PEFT LoRA (default) or full fine-tuning")
-    learning_rate: float = Field(3e-4, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, description="peak learning rate (the CPU default suits LoRA on the embedded 135M model)")
     epochs: float = Field(1.0, gt=0)
     batch_size: int = Field(8, ge=2, description="items per optimizer step (a strict/lenient pair stays in one step)")
     weight_decay: float = Field(0.0, ge=0)
@@ -31,9 +31,9 @@ class CsrmTrainConfig(Section):
         8, ge=1, description="put LoRA only on the last N transformer layers (backward stops there: much faster on CPU); null = all"
     )
     sets: list[str] = Field(
-        default_factory=lambda: ["builtin", "cst"],
+        default_factory=lambda: ["builtin"],
         description="training sources: 'builtin' (train split of the project's prompt sets) and/or 'cst' "
-        "(train share of configurable-safety-tuning in the data dir); both are augmented by configuration",
+        "(train share of configurable-safety-tuning in the data dir, synthetic and noisy); both are augmented by configuration",
     )
     class_balance: bool = Field(
         True, description="weight each verdict's NLL by n / (2 n_class), so the rarer 'unsafe' is not learnt as a prior"
@@ -42,7 +42,7 @@ class CsrmTrainConfig(Section):
         1, ge=1, description="(strict, lenient) configuration pairs per base item, each amid other random categories"
     )
     static_configs: int | None = Field(
-        None, ge=1, description="configurations per item whose label no configuration changes (refusals, benign answers): "
+        1, ge=1, description="configurations per item whose label no configuration changes (refusals, benign answers): "
         "null = like every item; k = the strict one of its category plus k-1 random ones (steps go to the items that flip)"
     )
     n_random: int = Field(1, ge=0, description="random configurations per base item, besides its strict/lenient pair")
@@ -70,7 +70,7 @@ class CsrmConfig(Section):
     safety_config: Path | None = Field(
         None, description="YAML/JSON safety configuration (or builtin:NAME) used by `csrm score` and the csrm judge"
     )
-    gamma: float = Field(0.1, ge=0, description="weight of the Bradley-Terry (strict vs lenient) term")
+    gamma: float = Field(0.1, ge=0, description="weight of the Bradley-Terry (strict vs lenient) term (the embedded CPU recipe uses 1.0)")
     safe_tokens: list[str] = Field(default_factory=lambda: ["safe"], min_length=1)
     unsafe_tokens: list[str] = Field(default_factory=lambda: ["unsafe"], min_length=1)
     include_guidelines: bool = Field(True, description="show category guidelines in the prompt")
