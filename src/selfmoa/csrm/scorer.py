@@ -9,6 +9,7 @@ when at most one variant is multi-token (the usual case: SmolLM2 spells "unsafe"
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -94,13 +95,8 @@ class CsrmScorer:
         of the category list), computed once per batch; 0 when too short to be worth a separate pass."""
         if not self.prefix_cache or len(prompts) < 2:
             return 0
-        n = min(len(p) for p in prompts) - 1  # every row keeps at least one token of its own
-        first = prompts[0]
-        for p in prompts[1:]:
-            k = 0
-            while k < n and p[k] == first[k]:
-                k += 1
-            n = k
+        # every row keeps at least one token of its own
+        n = min(len(os.path.commonprefix([list(p) for p in prompts])), min(len(p) for p in prompts) - 1)
         return n if n >= MIN_SHARED_PREFIX else 0
 
     def verdict_logprobs_ids(self, prompts: Sequence[list[int]]):
@@ -129,8 +125,9 @@ class CsrmScorer:
         kwargs = dict(input_ids=input_ids.to(device), attention_mask=attn.to(device), position_ids=pos.to(device))
         if shared:
             cache = self._prefix_cache(prompts[0][:shared], len(seqs), device)
-            if cache is None:
-                return self._without_prefix_cache(prompts)
+            if cache is None:  # this model cannot repeat a cache: run every row in full from now on
+                self.prefix_cache = False
+                return self.verdict_logprobs_ids(prompts)
             # rows see the shared prefix, then their own tokens (pads in between are masked out)
             kwargs["attention_mask"] = torch.cat([torch.ones((len(seqs), shared), dtype=torch.long), attn], 1).to(device)
             kwargs["past_key_values"] = cache
@@ -168,10 +165,6 @@ class CsrmScorer:
             return None
         cache.batch_repeat_interleave(rows)
         return cache
-
-    def _without_prefix_cache(self, prompts: Sequence[list[int]]):
-        self.prefix_cache = False
-        return self.verdict_logprobs_ids(prompts)
 
     # -- scores ----------------------------------------------------------------
     def score(self, examples: Sequence[CsrmExample], on_batch=None) -> list[float]:
