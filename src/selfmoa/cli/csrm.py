@@ -127,6 +127,7 @@ def eval_cmd(
 
     from selfmoa.csrm.evaluate import load_eval_set, require_labels, score_rows, set_metrics
     from selfmoa.csrm.trainer import load_scorer
+    from selfmoa.store.atomic import atomic_write_jsonl, atomic_write_text
 
     cfg, c = _csrm(config, overrides, checkpoint)
     e = c.eval
@@ -161,16 +162,12 @@ def eval_cmd(
         out.print(f"{name}: " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()),
                   highlight=False, soft_wrap=True)
     if json_out:
-        from selfmoa.store.atomic import atomic_write_text
-
         payload = {"checkpoint": str(c.checkpoint) if c.checkpoint else None, "model": c.model.name_or_path,
                    "threshold": e.threshold, "sets": results}
         atomic_write_text(json_out, json.dumps(payload, indent=2))
         console.print(f"wrote {json_out}")
     if scores_out:
-        from selfmoa.store.atomic import atomic_write_text
-
-        atomic_write_text(scores_out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        atomic_write_jsonl(scores_out, rows)
         console.print(f"wrote {scores_out} ({len(rows)} scores)")
 
 
@@ -191,7 +188,7 @@ def score_cmd(
     p_unsafe = sigmoid(-log_odds), label = unsafe when p_unsafe >= threshold."""
     from selfmoa.csrm.judge import CsrmJudge
     from selfmoa.judges.scoring import items_from_file
-    from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.atomic import atomic_write_jsonl
 
     _, c = _csrm(config, overrides, checkpoint)
     items = items_from_file(input, prompt_col=prompt_col, response_col=response_col, id_col=id_col)
@@ -202,6 +199,6 @@ def score_cmd(
         r = res["safety"]
         rows.append({"id": it.id, "log_odds": r.meta.get("log_odds"), "p_unsafe": r.score, "label": r.label,
                      "config": judge.safety.name, "flags": r.flags})
-    atomic_write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_jsonl(output, rows)
     n_unsafe = sum(r["label"] == "unsafe" for r in rows)
     out.print(f"{len(rows)} responses scored under '{judge.safety.name}': {n_unsafe} unsafe, {len(rows) - n_unsafe} safe -> {output}")

@@ -196,7 +196,7 @@ def train_csrm(
         history.append(rec)
         if log:
             log(rec)
-        if tcfg.max_minutes is not None and time.time() - t0 > 60 * tcfg.max_minutes and step < total:
+        if budget is not None and time.time() - t0 > budget and step < total:
             stopped_early = step
             break
     model.eval()

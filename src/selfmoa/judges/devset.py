@@ -176,7 +176,7 @@ def generate_devset(
     from selfmoa.config.models import ModelConfig
     from selfmoa.generation.base import GenerationRequest, get_backend
     from selfmoa.records import Message, Response
-    from selfmoa.store.atomic import atomic_write_json, atomic_write_text
+    from selfmoa.store.atomic import atomic_write_json, atomic_write_jsonl
 
     prompts = select_prompts(sources, data_dir, seed)
     if not prompts:
@@ -244,7 +244,7 @@ def generate_devset(
     }
     if not complete and not allow_partial:
         return meta
-    atomic_write_text(out_dir / "answers.jsonl", "".join(json.dumps(a.to_json(), ensure_ascii=False) + "\n" for a in answers))
+    atomic_write_jsonl(out_dir / "answers.jsonl", (a.to_json() for a in answers))
     if complete:
         meta.pop("complete")
     atomic_write_json(out_dir / "generation.json", meta)
