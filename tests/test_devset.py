@@ -218,7 +218,7 @@ def test_audit_end_to_end_on_a_trained_checkpoint(tiny_model_dir, tmp_path):
     config = {"run": {"seed": 0}, "judges": {"safety": [{"name": "compliance", "params": {"refusal_judge": "refusal-patterns"}}],
                                              "refusal": [{"name": "refusal-patterns"}, {"name": "refusal-substring"}]}}
     store = RunStore.create_or_resume(tmp_path, "run", config, command=["test"])
-    ckpt = store.artifact_dir("train", "iter1") / "policy"
+    ckpt = store.artifact_dir("iter1", "train") / "policy"  # the loop's layout
     shutil.copytree(tiny_model_dir, ckpt)
     runner = CliRunner()
     r = runner.invoke(app, ["judge", "audit", str(store.root), "--n", "6", "--pool", "10", "--max-new-tokens", "8"])
@@ -255,6 +255,17 @@ def test_audit_without_checkpoint_is_a_clear_error(tmp_path):
     store = RunStore.create_or_resume(tmp_path, "run", {"run": {}}, command=["test"])
     r = CliRunner().invoke(app, ["judge", "audit", str(store.root)])
     assert isinstance(r.exception, SelfmoaError) and "no trained checkpoint" in str(r.exception)
+
+
+def test_audit_finds_the_loops_last_checkpoint(tmp_path):
+    from selfmoa.judges.audit import checkpoint_name, find_checkpoint
+
+    for it in (1, 2, 10):
+        (tmp_path / "artifacts" / f"iter{it}" / "train" / "policy").mkdir(parents=True)
+    (tmp_path / "artifacts" / "iterx" / "train" / "policy").mkdir(parents=True)  # not an iteration: ignored
+    ckpt = find_checkpoint(tmp_path)
+    assert ckpt == tmp_path / "artifacts" / "iter10" / "train" / "policy"  # numeric order, not by name or time
+    assert checkpoint_name(tmp_path, ckpt) == "iter10" and checkpoint_name(tmp_path, tmp_path / "elsewhere") == "elsewhere"
 
 
 def test_target_heads_fit_on_the_fit_part_only(tiny_devset, tmp_path):

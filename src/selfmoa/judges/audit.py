@@ -1,8 +1,8 @@
 """Per-checkpoint judge audits: does the judges' agreement with people hold on a trained checkpoint's answers?
 
 A trained checkpoint answers differently from the base model, so a judge validated on the base model's answers
-may drift. :func:`make_audit` answers a pool of prompts with a run's checkpoint (the run folder's newest
-``artifacts/train/*/policy`` or an explicit folder; answers persisted as a resumable run stage), scores them
+may drift. :func:`make_audit` answers a pool of prompts with a run's checkpoint (the run folder's last trained
+policy, ``artifacts/iter<i>/train/policy`` as the loop writes it, or an explicit folder; answers persisted as a resumable run stage), scores them
 with the run's judges, samples `n` answers **stratified by judge verdict** (so rare verdicts such as refusals
 are represented) and writes a labelling sheet that does not show the verdicts. Once the sheet is filled in,
 :func:`audit_report` reports each judge's agreement with the labels: raw agreement, Cohen's kappa and F1 with
@@ -28,20 +28,29 @@ from selfmoa.errors import SelfmoaError
 DEFAULT_PROMPTS = ("builtin:demo-harmful:eval", "builtin:demo-benign:eval")
 
 
+def _iteration_of(run_root: Path, policy: Path) -> int:
+    return int(policy.relative_to(Path(run_root) / "artifacts").parts[0][len("iter"):])
+
+
 def find_checkpoint(run_root: Path) -> Path:
-    """The newest trained policy folder of a run: ``artifacts/train/*/policy`` (by modification time)."""
-    cands = [p for p in (Path(run_root) / "artifacts" / "train").glob("*/policy") if p.is_dir()]
+    """The last trained policy of a run: ``artifacts/iter<i>/train/policy`` with the highest ``i`` (the loop's layout)."""
+    root = Path(run_root)
+    cands = [p for p in (root / "artifacts").glob("iter*/train/policy") if p.is_dir() and p.parts[-3][4:].isdigit()]
     if not cands:
-        raise SelfmoaError(f"run folder {run_root}: no trained checkpoint (artifacts/train/*/policy); pass --checkpoint PATH")
-    return max(cands, key=lambda p: (p.stat().st_mtime, str(p)))
+        raise SelfmoaError(f"run folder {run_root}: no trained checkpoint (artifacts/iter<i>/train/policy); pass --checkpoint PATH")
+    return max(cands, key=lambda p: _iteration_of(root, p))
 
 
 def checkpoint_name(run_root: Path, ckpt: Path) -> str:
+    """``iter<i>`` for a checkpoint of the run (so the report can match an audit to its iteration), else the
+    folder name."""
     try:
-        rel = Path(ckpt).resolve().relative_to((Path(run_root) / "artifacts" / "train").resolve())
-        return rel.parts[0]
+        rel = Path(ckpt).resolve().relative_to((Path(run_root) / "artifacts").resolve())
     except ValueError:
         return Path(ckpt).resolve().name
+    if len(rel.parts) == 3 and rel.parts[0].startswith("iter") and rel.parts[1:] == ("train", "policy"):
+        return rel.parts[0]
+    return Path(ckpt).resolve().name
 
 
 def run_judge_specs(manifest: dict) -> list:

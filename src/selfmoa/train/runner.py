@@ -1,6 +1,6 @@
 """Run preference training end to end: rows -> TRL datasets -> MultiObjectiveDPOTrainer -> checkpoints -> policy.
 
-Layout of `out_dir` (inside the run folder, e.g. ``runs/NAME/artifacts/train/iter1``)::
+Layout of `out_dir` (inside the run folder, e.g. ``runs/NAME/artifacts/iter1/train``)::
 
     data/train, data/eval   the pairs as Arrow datasets; TRL caches tokenization and reference log-probs beside them
     checkpoints/            Trainer checkpoints (weights as safetensors), the newest `save_total_limit` kept
