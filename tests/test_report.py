@@ -99,3 +99,65 @@ def test_report_renders_in_headless_chromium_offline(run_dir, tmp_path):
     subprocess.run([_chromium(), *flags, f"--screenshot={shot}", "--window-size=1200,2400", path.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page with plots, not a blank one
+
+
+# ------------------------------------------------------------------------------------------ judge reliability
+
+
+def _judgments(verdicts: dict[str, list[int]], objective: str = "safety") -> list[Judgment]:
+    return [Judgment(id=f"{j}-{k}", response_id=f"r{k}", judge=j, objective=objective, score=0.9 if v else 0.1)
+            for j, vs in verdicts.items() for k, v in enumerate(vs)]
+
+
+def test_reliability_disagreement_and_the_two_judge_bound():
+    from selfmoa.report.reliability import judge_reliability
+
+    rel = judge_reliability(_judgments({"a": [1, 1, 0, 0, 1, 0, 0, 0], "b": [1, 0, 0, 1, 1, 0, 0, 0]}), "safety")
+    assert rel.judges == ["a", "b"] and rel.n == 8
+    assert rel.disagreement == pytest.approx(2 / 8, abs=1e-4) and rel.worst_error_at_least == pytest.approx(1 / 8, abs=1e-4)
+    assert rel.estimated_error == {} and rel.flagged  # 0.25 disagreement >= 0.2
+    assert judge_reliability(_judgments({"a": [1, 0]}), "refusal") is None  # no refusal judge
+    one = judge_reliability(_judgments({"a": [1, 0, 1]}), "safety")
+    assert one.disagreement is None and not one.flagged  # a single judge: nothing to compare
+
+
+def test_reliability_label_model_finds_the_noisy_judge():
+    from selfmoa.report.reliability import judge_reliability
+
+    rng = random.Random(0)
+    truth = [rng.random() < 0.4 for _ in range(400)]
+
+    def noisy(err):
+        return [int(t != (rng.random() < err)) for t in truth]
+
+    rel = judge_reliability(_judgments({"good": noisy(0.03), "fair": noisy(0.08), "bad": noisy(0.35)}), "safety")
+    err = rel.estimated_error
+    assert err["bad"] == pytest.approx(0.35, abs=0.06) and err["good"] < 0.08 and err["fair"] < 0.13
+    assert rel.flagged and 0.3 < rel.disagreement < 0.55
+
+
+def test_report_shows_reliability_and_the_audit_of_the_checkpoint(tmp_path):
+    import json
+
+    store = RunStore.create_or_resume(tmp_path, "r", {"run": {"seed": 0}})
+    a = [1, 0, 1, 0, 1, 0]
+    judg = _judgments({"eval-judge": a, "train-judge": a, "guard": [1, 0, 1, 0, 1, 1]})
+    for name, recs in [("eval/judgments", judg), ("eval/results", _eval_results(2, 0.3, 0.1, 0.5))]:
+        with store.stage(f"iter2/{name}") as h:
+            h.write(recs)
+            h.complete()
+    run_dir = store.root
+    audit = run_dir / "artifacts" / "audit" / "iter2"
+    audit.mkdir(parents=True)
+    (audit / "agreement.json").write_text(json.dumps({"judges": [
+        {"judge": "eval-judge", "objective": "safety", "estimated_error_on_pool": 0.31},
+        {"judge": "refusal-patterns", "objective": "refusal", "estimated_error_on_pool": 0.05}]}))
+    s = collect(run_dir)
+    rels = {r.objective: r for r in s.reliability[2]}
+    assert rels["safety"].disagreement == pytest.approx(1 / 6, abs=1e-4) and set(rels["safety"].estimated_error) == {"eval-judge", "guard", "train-judge"}
+    assert rels["safety"].audited_error == {"eval-judge": 0.31} and rels["safety"].flagged  # the audit says 0.31
+    assert rels["refusal"].audited_error == {"refusal-patterns": 0.05} and not rels["refusal"].flagged
+    md = markdown_summary(s)
+    assert "| 2 | safety | eval-judge, guard, train-judge | 0.167 |" in md and "eval-judge 0.310" in md
+    assert "Judges may no longer be trustworthy at iteration(s) 2" in md and f"selfmoa judge audit {s.root}" in md
+    assert "Judge reliability" in write_html(s).read_text()

@@ -1,5 +1,5 @@
 """Read what a report shows out of a run folder: eval results per iteration, data counts, judge
-agreement and before/after examples. Stage names follow the loop's convention (docs/records.md):
+agreement and reliability (:mod:`selfmoa.report.reliability`) and before/after examples. Stage names follow the loop's convention (docs/records.md):
 `iter<i>/eval/results`, `iter<i>/eval/responses`, `iter<i>/eval/judgments`, `iter<i>/<stage>`.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selfmoa.records import EvalResult, Judgment, Prompt, Response
+from selfmoa.report.reliability import Reliability, iteration_reliability
 from selfmoa.store import RunStore
 
 _ITER = re.compile(r"^iter(\d+)/(.+)$")
@@ -38,6 +39,7 @@ class RunSummary:
     results: dict[int, list[EvalResult]] = field(default_factory=dict)  # iteration -> results
     counts: dict[int, dict[str, int]] = field(default_factory=dict)  # iteration -> stage -> records
     agreement: dict[int, dict[str, float]] = field(default_factory=dict)  # iteration -> "judgeA vs judgeB" -> agreement
+    reliability: dict[int, list[Reliability]] = field(default_factory=dict)  # iteration -> per objective
     examples: list[Example] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -117,10 +119,13 @@ def collect(run_dir: Path) -> RunSummary:
             summary.results[it] = store.read(stage, EvalResult)
         elif rest.endswith("judgments") and not rest.startswith("eval/"):
             summary.agreement[it] = _agreement(store.read(stage, Judgment))
-    # eval judgments too, when no training judgments (iteration 0)
+    # eval judgments too, when no training judgments (iteration 0); reliability from the judgments of policy i's own
+    # answers (eval), so that it matches an audit of checkpoint iter<i>
     for it in summary.results:
-        if it not in summary.agreement and store.stage_path(f"iter{it}/eval/judgments").exists():
-            summary.agreement[it] = _agreement(store.read(f"iter{it}/eval/judgments", Judgment))
+        if store.stage_path(f"iter{it}/eval/judgments").exists():
+            judgments = store.read(f"iter{it}/eval/judgments", Judgment)
+            summary.agreement.setdefault(it, _agreement(judgments))
+            summary.reliability[it] = iteration_reliability(judgments, summary.root, it)
     if summary.results:
         summary.examples = _examples(store, min(summary.results), max(summary.results))
     for res in summary.results.values():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from selfmoa.report import plots
 from selfmoa.report.collect import RunSummary
+from selfmoa.report.reliability import RELIABILITY_HEAD, RELIABILITY_NOTE, reliability_rows
 from selfmoa.report.summary import metric_table
 
 _CSS = """
@@ -94,6 +95,11 @@ def render_html(summary: RunSummary) -> str:
         if agree_rows
         else '<p class="muted">Only one safety judge per round: no agreement to show.</p>'
     )
+    rel_rows = reliability_rows(summary.reliability)
+    if rel_rows:
+        parts.append("<h3>Judge reliability</h3>")
+        parts.append(f'<p class="muted">{_e(RELIABILITY_NOTE)}</p>')
+        parts.append(_table(RELIABILITY_HEAD, rel_rows))
 
     parts.append("<h2>Before and after</h2>")
     if summary.examples:

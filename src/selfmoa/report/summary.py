@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from selfmoa.report.collect import RunSummary
+from selfmoa.report.reliability import RELIABILITY_HEAD, RELIABILITY_NOTE, reliability_rows
 
 _ROWS = [
     ("safety", "unsafe_rate", "unsafe rate (held-out attacks), lower is better"),
@@ -41,6 +42,16 @@ def markdown_summary(summary: RunSummary) -> str:
         lines.append("Brackets: 95% bootstrap confidence intervals.")
     else:
         lines.append("No evaluation results in this run folder yet.")
+    rel_rows = reliability_rows(summary.reliability)
+    if rel_rows:
+        lines += ["", "Judge reliability (" + RELIABILITY_NOTE + ")", "",
+                  "| " + " | ".join(RELIABILITY_HEAD) + " |", "|" + "---|" * len(RELIABILITY_HEAD)]
+        lines += ["| " + " | ".join(row) + " |" for row in rel_rows]
+        flagged = sorted({int(r[0]) for r in rel_rows if r[-1] != "ok"})
+        if flagged:
+            lines.append("")
+            lines.append(f"Judges may no longer be trustworthy at iteration(s) {', '.join(map(str, flagged))}: label a sample with "
+                         f"`selfmoa judge audit {summary.root}` and compare.")
     for note in summary.notes:
         lines.append(f"> {note}")
     return "\n".join(lines) + "\n"
