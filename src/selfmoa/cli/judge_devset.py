@@ -143,7 +143,7 @@ def eval_devset(
 def audit(
     run: Path = typer.Argument(..., help="run folder"),
     n: int = typer.Option(60, "--n", min=1, help="answers to put on the labelling sheet"),
-    checkpoint: Optional[Path] = typer.Option(None, help="trained model folder (default: the run's last artifacts/iter<i>/train/policy)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="trained model folder (default: the run's last artifacts/iterN/train/policy)"),
     prompts: Optional[list[str]] = typer.Option(None, "--prompts", help="prompt set spec (repeatable; default: the run's prompt stages)"),
     judge: Optional[list[str]] = typer.Option(None, "--judge", "-j", help="judge name (repeatable; default: the run's judges)"),
     pool: Optional[int] = typer.Option(None, min=1, help="answers generated and judged before sampling (default 4 x n)"),
