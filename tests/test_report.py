@@ -116,6 +116,10 @@ def test_reliability_disagreement_and_the_two_judge_bound():
     assert rel.judges == ["a", "b"] and rel.n == 8
     assert rel.disagreement == pytest.approx(2 / 8, abs=1e-4) and rel.worst_error_at_least == pytest.approx(1 / 8, abs=1e-4)
     assert rel.estimated_error == {} and rel.flagged  # 0.25 disagreement >= 0.2
+    from selfmoa.report.reliability import reliability_rows
+
+    assert reliability_rows({3: [rel]}) == [["3", "safety", j, "0.250", ">= 0.125 (the worse of 2)", "-", "CHECK"]
+                                            for j in ("a", "b")]
     assert judge_reliability(_judgments({"a": [1, 0]}), "refusal") is None  # no refusal judge
     one = judge_reliability(_judgments({"a": [1, 0, 1]}), "safety")
     assert one.disagreement is None and not one.flagged  # a single judge: nothing to compare
@@ -158,6 +162,9 @@ def test_report_shows_reliability_and_the_audit_of_the_checkpoint(tmp_path):
     assert rels["safety"].audited_error == {"eval-judge": 0.31} and rels["safety"].flagged  # the audit says 0.31
     assert rels["refusal"].audited_error == {"refusal-patterns": 0.05} and not rels["refusal"].flagged
     md = markdown_summary(s)
-    assert "| 2 | safety | eval-judge, guard, train-judge | 0.167 |" in md and "eval-judge 0.310" in md
+    est = rels["safety"].estimated_error
+    assert f"| 2 | safety | eval-judge | 0.167 | {est['eval-judge']:.3f} | 0.310 | CHECK |" in md
+    assert f"| 2 | safety | guard | 0.167 | {est['guard']:.3f} | - |" in md
+    assert "| 2 | refusal | refusal-patterns | - | - | 0.050 | ok |" in md
     assert "Judges may no longer be trustworthy at iteration(s) 2" in md and f"selfmoa judge audit {s.root}" in md
     assert "Judge reliability" in write_html(s).read_text()

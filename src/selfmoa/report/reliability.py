@@ -109,23 +109,27 @@ def iteration_reliability(judgments: Sequence[Judgment], run_root: Path, iterati
 
 
 def reliability_rows(by_iteration: dict[int, list[Reliability]]) -> list[list[str]]:
-    """Table rows: iteration, objective, judges, disagreement, estimated error, audited error, verdict."""
+    """Table rows, one per (iteration, objective, judge): disagreement among the objective's judges, the judge's
+    label-free error estimate, its audited error, and whether the iteration is flagged."""
 
-    def fmt(d: dict[str, float]) -> str:
-        return ", ".join(f"{j} {v:.3f}" for j, v in sorted(d.items())) or "-"
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
 
     rows = []
     for it, rels in sorted(by_iteration.items()):
         for r in rels:
-            est = fmt(r.estimated_error) if r.estimated_error else (
-                f"worst >= {r.worst_error_at_least:.3f}" if r.worst_error_at_least is not None else "-")
-            rows.append([str(it), r.objective, ", ".join(r.judges), "-" if r.disagreement is None else f"{r.disagreement:.3f}",
-                         est, fmt(r.audited_error), "CHECK: audit this checkpoint" if r.flagged else "ok"])
+            verdict = "CHECK" if r.flagged else "ok"
+            for j in sorted(set(r.judges) | set(r.audited_error)):
+                est = r.estimated_error.get(j)
+                if est is None and r.worst_error_at_least is not None:
+                    est_s = f">= {r.worst_error_at_least:.3f} (the worse of 2)"
+                else:
+                    est_s = num(est)
+                rows.append([str(it), r.objective, j, num(r.disagreement), est_s, num(r.audited_error.get(j)), verdict])
     return rows
 
 
-RELIABILITY_HEAD = ["iteration", "objective", "judges", "disagreement", "estimated error (label-free)", "audited error",
-                    "supervision"]
+RELIABILITY_HEAD = ["iter", "objective", "judge", "disagree", "est. error", "audited", "trust"]
 RELIABILITY_NOTE = ("Per iteration, on the policy's held-out answers: the share of answers whose verdicts are not "
                     "unanimous; each judge's error estimated without labels (label model with 3+ judges, a lower bound "
                     "on the worse judge with 2); the error measured by a filled-in `selfmoa judge audit` of the "
