@@ -241,10 +241,17 @@ def test_audit_end_to_end_on_a_trained_checkpoint(tiny_model_dir, tmp_path):
     rep = json.loads((folder / "agreement.json").read_text())
     assert rep["n"] == 6 and {(j["judge"], j["objective"]) for j in rep["judges"]} == {
         ("compliance", "safety"), ("refusal-patterns", "refusal"), ("refusal-substring", "refusal")}
+    # the compliance judge only judges answers to harmful prompts, as in the loop: no verdict on the others
+    for row in sheet:
+        score = verdicts[row["id"]]["scores"]["compliance"]["safety"]
+        assert (score is None) == (row["kind"] != "harmful"), row
+    assert {row["kind"] for row in sheet} == {"harmful", "benign"}
     for j in rep["judges"]:
         y = [(0 if k < 2 else 1) if j["objective"] == "safety" else (1 if k < 2 else 0) for k in range(6)]
-        pred = [int(verdicts[row["id"]]["scores"][j["judge"]][j["objective"]] >= 0.5) for row in sheet]
-        assert j["agreement"] == pytest.approx(sum(a == b for a, b in zip(y, pred)) / 6, abs=1e-4)
+        scores = [verdicts[row["id"]]["scores"][j["judge"]][j["objective"]] for row in sheet]
+        pairs = [(a, int(x >= 0.5)) for a, x in zip(y, scores) if x is not None]
+        assert j["agreement"] == pytest.approx(sum(a == b for a, b in pairs) / len(pairs), abs=1e-4)
+        assert j["coverage"] == pytest.approx(len(pairs) / 6, abs=1e-4)
         assert f"{j['judge']}/{j['objective']}: agreement={j['agreement']:.3f}" in r.output
 
 

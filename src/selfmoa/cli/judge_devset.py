@@ -168,14 +168,14 @@ def audit(
         return
     rep = audit_report(run, checkpoint=files.folder.name, labels=labels, n_boot=bootstrap)
     table = Table(title=f"judge agreement on {rep['checkpoint']} ({rep['n']} labelled of {rep['pool']} answers)")
-    for c in ("judge", "objective", "agreement", "kappa", "f1", "est. error on pool"):
+    for c in ("judge", "objective", "coverage", "agreement", "kappa", "f1", "est. error on pool"):
         table.add_column(c)
     for r in rep["judges"]:
         f1 = f"{r['f1']:.3f}" + (f" [{r['f1_ci'][0]:.3f}, {r['f1_ci'][1]:.3f}]" if r.get("f1_ci") else "")
-        table.add_row(r["judge"], r["objective"], f"{r['agreement']:.3f}", f"{r['kappa']:.3f}", f1, f"{r['estimated_error_on_pool']:.3f}")
+        table.add_row(r["judge"], r["objective"], f"{r['coverage']:.2f}", f"{r['agreement']:.3f}", f"{r['kappa']:.3f}", f1, f"{r['estimated_error_on_pool']:.3f}")
     out.print(table)
     for r in rep["judges"]:
-        out.print(f"{r['judge']}/{r['objective']}: agreement={r['agreement']:.3f} kappa={r['kappa']:.3f} "
+        out.print(f"{r['judge']}/{r['objective']}: agreement={r['agreement']:.3f} kappa={r['kappa']:.3f} coverage={r['coverage']:.2f} "
                   f"est_error={r['estimated_error_on_pool']:.3f}", highlight=False, soft_wrap=True)
 
 

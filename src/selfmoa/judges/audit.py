@@ -160,8 +160,13 @@ def make_audit(
     items = [JudgeItem(r.id, by_prompt[r.prompt_id].text, r.text) for r in responses]
     scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # response id -> judge id -> {objective: score}
     for j in specs:
-        for s in range(0, len(items), 64):
-            for it, res in zip(items[s : s + 64], j.score(items[s : s + 64])):
+        # as in the loop: a judge with `prompt_kinds` (compliance: harmful prompts only) gives no verdict elsewhere
+        kinds = getattr(j, "prompt_kinds", None)
+        todo = [it for it, r in zip(items, responses) if kinds is None or by_prompt[r.prompt_id].kind in kinds]
+        for it in items:
+            scores[it.id][j.id] = {o: None for o in j.objectives}
+        for s in range(0, len(todo), 64):
+            for it, res in zip(todo[s : s + 64], j.score(todo[s : s + 64])):
                 scores[it.id][j.id] = {o: (r.score if r.parse_ok else None) for o, r in res.items()}
     # stratum = the first judge's verdict per objective (safety first)
     first: dict[str, str] = {}
