@@ -299,7 +299,7 @@ def test_bradley_terry_sign_and_gradient():
     assert s.grad[1] < 0 < s.grad[0]  # descent raises the lenient score and lowers the strict one
     assert float(csrm_loss(l2.detach(), labels, [], 0.1).bt) == 0.0
     nll = csrm_loss(good.detach(), labels, [(0, 1)], 0.0)
-    assert float(nll.total) == pytest.approx(float(-(good[0, 1] + good[1, 0]) / 2), rel=1e-6)
+    assert float(nll.total) == pytest.approx(float(-(good[0, 1] + good[1, 0]).detach() / 2), rel=1e-6)
 
 
 def test_class_weights_balance_the_verdicts():
