@@ -14,6 +14,10 @@ the held-out answers):
   (``selfmoa judge audit RUN``, ``artifacts/audit/iter<i>/agreement.json``): each judge's error on the audit
   pool, strata re-weighted.
 
+The label-free estimate assumes conditionally independent judge errors; judges built on the same signal (two
+``compliance`` judges reading refusals) agree with each other and look better than they are (measured on the demo:
+0.028 estimated, 0.557 audited; docs/judges.md), so the audited column is the measurement.
+
 An iteration is flagged when any of these reaches :data:`UNTRUSTED` (0.2): supervision may no longer be
 trustworthy, and the report says to audit the checkpoint.
 """
@@ -133,4 +137,6 @@ RELIABILITY_HEAD = ["iter", "objective", "judge", "disagree", "est. error", "aud
 RELIABILITY_NOTE = ("Per iteration, on the policy's held-out answers: the share of answers whose verdicts are not "
                     "unanimous; each judge's error estimated without labels (label model with 3+ judges, a lower bound "
                     "on the worse judge with 2); the error measured by a filled-in `selfmoa judge audit` of the "
-                    f"iteration's checkpoint. Any figure >= {UNTRUSTED} flags the iteration.")
+                    f"iteration's checkpoint. Any figure >= {UNTRUSTED} flags the iteration. The label-free estimate "
+                    "assumes the judges err independently: judges built on the same signal (two compliance judges) "
+                    "look better than they are, so only the audited column is a measurement.")
