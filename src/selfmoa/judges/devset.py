@@ -526,13 +526,17 @@ def judge_scores(judge_name: str, objective: str, answers: Sequence[Answer], bat
     judge = make_judge(judge_name)
     if objective not in judge.objectives:
         raise SelfmoaError(f"judge '{judge_name}' does not score {objective} (it scores {', '.join(judge.objectives)})")
-    items = [JudgeItem(a.id, a.prompt, a.text) for a in answers]
-    out: list[float | None] = []
+    # a judge for some prompt kinds only (`compliance`: harmful prompts) scores the others 0, as the substring
+    # baseline does: the loop never asks it about them, so it never calls them unsafe
+    kinds = getattr(judge, "prompt_kinds", None)
+    todo = [a for a in answers if kinds is None or a.kind in kinds]
+    scored: dict[str, float | None] = {a.id: 0.0 for a in answers}
+    items = [JudgeItem(a.id, a.prompt, a.text) for a in todo]
     for s in range(0, len(items), batch_size):
-        for r in judge.score(items[s : s + batch_size]):
+        for it, r in zip(items[s : s + batch_size], judge.score(items[s : s + batch_size])):
             res = r[objective]
-            out.append(res.score if res.parse_ok else None)
-    return out
+            scored[it.id] = res.score if res.parse_ok else None
+    return [scored[a.id] for a in answers]
 
 
 def evaluate_devset(
