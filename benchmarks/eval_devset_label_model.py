@@ -1,0 +1,62 @@
+"""The calibrated label model on the target-model dev set: fitted on the fit part, scored on the held-out part.
+
+Each safety judge's score on every dev-set answer (a judge with ``prompt_kinds``, such as ``compliance``, gives no
+vote outside them, as in the loop), then ``LabelModel.fit_calibrated`` on the fit part and F1 / AUPRC on the
+held-out part, beside each judge alone and the unsupervised label model.
+
+    SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # ~1 min on 2 cores
+
+Figures are in docs/judges.md ("The best safety judge on the target's answers").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+JUDGES = ["harm-classifier", "target-harm", "compliance", "harm-fast"]
+
+
+def main() -> None:
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from selfmoa.judges import make_judge
+    from selfmoa.judges.aggregate import LabelModel
+    from selfmoa.judges.devset import judge_scores, load_devset
+
+    dev = load_devset(data_dir=Path(os.environ["SELFMOA_DATA_DIR"]))
+    fit, held = dev.split()
+
+    def matrix(rows):
+        cols = []
+        for j in JUDGES:
+            kinds = getattr(make_judge(j), "prompt_kinds", None)
+            v = judge_scores(j, "safety", rows)
+            cols.append([np.nan if x is None or (kinds is not None and a.kind not in kinds) else x for x, a in zip(v, rows)])
+        return np.array(cols, dtype=float).T
+
+    S_fit, S_held = matrix(fit), matrix(held)
+    y_fit = np.array([dev.labels[a.id].unsafe for a in fit])
+    y = np.array([dev.labels[a.id].unsafe for a in held])
+    rng = np.random.RandomState(0)
+
+    def report(name: str, p: np.ndarray) -> None:
+        pred = p >= 0.5
+        boots = [f1_score(y[i], pred[i]) for i in (rng.randint(0, len(y), len(y)) for _ in range(1000))]
+        print(f"{name:62s} F1 {f1_score(y, pred):.3f} [{np.percentile(boots, 2.5):.3f}, {np.percentile(boots, 97.5):.3f}]"
+              f"  AUPRC {average_precision_score(y, p):.3f}")
+
+    print(f"held-out part: {len(y)} answers, {y.sum()} unsafe; label models fitted on the {len(y_fit)}-answer fit part")
+    for k, j in enumerate(JUDGES):
+        report(j + " alone (no vote = 0)", np.nan_to_num(S_held[:, k], nan=0.0))
+    for C in (0.1, 1.0):
+        for sub in ([0, 1], [1, 2], [0, 1, 2], [0, 1, 2, 3]):
+            lm = LabelModel.fit_calibrated("safety", [JUDGES[i] for i in sub], S_fit[:, sub], y_fit, C=C)
+            report(f"calibrated (C={C}): " + " + ".join(JUDGES[i] for i in sub), lm.predict(S_held[:, sub]))
+    report("unsupervised label model, all four", LabelModel.fit_unsupervised("safety", JUDGES, S_held).predict(S_held))
+
+
+if __name__ == "__main__":
+    main()
