@@ -1,7 +1,7 @@
 """The calibrated label model on the target-model dev set: fitted on the fit part, scored on the held-out part.
 
-Each safety judge's score on every dev-set answer (a judge with ``prompt_kinds``, such as ``compliance``, gives no
-vote outside them, as in the loop), then ``LabelModel.fit_calibrated`` on the fit part and F1 / AUPRC on the
+Each safety judge's score on every dev-set answer (a judge not meant for a prompt's kind, such as ``compliance``
+on a benign prompt, gives no vote there, as in the loop), then ``LabelModel.fit_calibrated`` on the fit part and F1 / AUPRC on the
 held-out part, beside each judge alone and the unsupervised label model.
 
     SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # ~1 min on 2 cores
@@ -22,20 +22,14 @@ JUDGES = ["harm-classifier", "target-harm", "compliance", "harm-fast"]
 def main() -> None:
     from sklearn.metrics import average_precision_score, f1_score
 
-    from selfmoa.judges import make_judge
     from selfmoa.judges.aggregate import LabelModel
     from selfmoa.judges.devset import judge_scores, load_devset
 
     dev = load_devset(data_dir=Path(os.environ["SELFMOA_DATA_DIR"]))
     fit, held = dev.split()
 
-    def matrix(rows):
-        cols = []
-        for j in JUDGES:
-            kinds = getattr(make_judge(j), "prompt_kinds", None)
-            v = judge_scores(j, "safety", rows)
-            cols.append([np.nan if x is None or (kinds is not None and a.kind not in kinds) else x for x, a in zip(v, rows)])
-        return np.array(cols, dtype=float).T
+    def matrix(rows):  # no vote (NaN) where a judge is not meant for the prompt, as in the loop
+        return np.array([judge_scores(j, "safety", rows, outside=None) for j in JUDGES], dtype=float).T
 
     S_fit, S_held = matrix(fit), matrix(held)
     y_fit = np.array([dev.labels[a.id].unsafe for a in fit])

@@ -362,6 +362,8 @@ def test_judge_scores_apply_prompt_kind_judges_as_the_loop_does():
     inner = make_judge("refusal-classifier").score([JudgeItem(a.id, a.prompt, a.text) for a in answers[:2]])
     assert got[:2] == pytest.approx([round(1 - r["refusal"].score, 6) for r in inner], abs=1e-6)
     assert got[0] > 0.5 > got[1] and got[2:] == [0.0, 0.0]
+    assert dv.judge_scores("compliance", "safety", answers, outside=None) == got[:2] + [None, None]  # no vote
+    assert not make_judge("compliance").applies_to("benign") and make_judge("refusal-patterns").applies_to("benign")
     assert dv.judge_scores("refusal-patterns", "refusal", answers)[2] is not None  # no prompt_kinds: every answer
 
 

@@ -126,11 +126,18 @@ class Judge(ABC):
     objectives: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     needs_model: ClassVar[bool] = False  # true for judges that load a language model
+    #: prompt kinds the judge is meant for (None: every prompt); ``compliance`` judges harmful prompts only
+    prompt_kinds: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, *, id: str | None = None, max_chars: int = 8000):
         self.id = id or self.name
         self.max_chars = max_chars
         self.params: dict[str, Any] = {}  # subclasses record the parameters that change their verdicts
+
+    def applies_to(self, kind: str | None) -> bool:
+        """Whether the judge gives a verdict on answers to prompts of this kind (the loop, the audit and the dev
+        set ask it about no others)."""
+        return self.prompt_kinds is None or kind in self.prompt_kinds
 
     # -- identity ---------------------------------------------------------
     def fingerprint(self) -> str:

@@ -77,11 +77,9 @@ def judge_stage(
         with store.stage(stage) as handle:
             for rs in specs:
                 judge = judge_for(rs.spec, max_chars)
-                kinds = getattr(judge, "prompt_kinds", None)  # e.g. compliance judges only harmful prompts
                 todo = [
                     r for r in responses
-                    if (select is None or select(rs, by_prompt[r.prompt_id]))
-                    and (kinds is None or by_prompt[r.prompt_id].kind in kinds)
+                    if (select is None or select(rs, by_prompt[r.prompt_id])) and judge.applies_to(by_prompt[r.prompt_id].kind)
                 ]
                 todo = [
                     r for r in todo
