@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,29 +29,30 @@ from selfmoa.errors import SelfmoaError
 DEFAULT_PROMPTS = ("builtin:demo-harmful:eval", "builtin:demo-benign:eval")
 
 
-def _iteration_of(run_root: Path, policy: Path) -> int:
-    return int(policy.relative_to(Path(run_root) / "artifacts").parts[0][len("iter"):])
+def _loop_iteration(run_root: Path, path: Path) -> int | None:
+    """``i`` when `path` is the loop's ``artifacts/iter<i>/train/policy`` of this run, else None."""
+    try:
+        rel = Path(path).resolve().relative_to((Path(run_root) / "artifacts").resolve())
+    except ValueError:
+        return None
+    m = re.fullmatch(r"iter(\d+)", rel.parts[0]) if rel.parts[1:] == ("train", "policy") else None
+    return int(m.group(1)) if m else None
 
 
 def find_checkpoint(run_root: Path) -> Path:
     """The last trained policy of a run: ``artifacts/iter<i>/train/policy`` with the highest ``i`` (the loop's layout)."""
-    root = Path(run_root)
-    cands = [p for p in (root / "artifacts").glob("iter*/train/policy") if p.is_dir() and p.parts[-3][4:].isdigit()]
+    cands = {i: p for p in (Path(run_root) / "artifacts").glob("iter*/train/policy")
+             if p.is_dir() and (i := _loop_iteration(run_root, p)) is not None}
     if not cands:
         raise SelfmoaError(f"run folder {run_root}: no trained checkpoint (artifacts/iter<i>/train/policy); pass --checkpoint PATH")
-    return max(cands, key=lambda p: _iteration_of(root, p))
+    return cands[max(cands)]
 
 
 def checkpoint_name(run_root: Path, ckpt: Path) -> str:
     """``iter<i>`` for a checkpoint of the run (so the report can match an audit to its iteration), else the
     folder name."""
-    try:
-        rel = Path(ckpt).resolve().relative_to((Path(run_root) / "artifacts").resolve())
-    except ValueError:
-        return Path(ckpt).resolve().name
-    if len(rel.parts) == 3 and rel.parts[0].startswith("iter") and rel.parts[1:] == ("train", "policy"):
-        return rel.parts[0]
-    return Path(ckpt).resolve().name
+    i = _loop_iteration(run_root, ckpt)
+    return f"iter{i}" if i is not None else Path(ckpt).resolve().name
 
 
 def run_judge_specs(manifest: dict) -> list:
@@ -160,9 +162,8 @@ def make_audit(
     items = [JudgeItem(r.id, by_prompt[r.prompt_id].text, r.text) for r in responses]
     scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # response id -> judge id -> {objective: score}
     for j in specs:
-        # as in the loop: a judge with `prompt_kinds` (compliance: harmful prompts only) gives no verdict elsewhere
-        kinds = getattr(j, "prompt_kinds", None)
-        todo = [it for it, r in zip(items, responses) if kinds is None or by_prompt[r.prompt_id].kind in kinds]
+        # as in the loop, no verdict on answers the judge is not meant for (compliance: harmful prompts only)
+        todo = [it for it, r in zip(items, responses) if j.applies_to(by_prompt[r.prompt_id].kind)]
         for it in items:
             scores[it.id][j.id] = {o: None for o in j.objectives}
         for s in range(0, len(todo), 64):
