@@ -6,14 +6,13 @@ agreement and reliability (:mod:`selfmoa.report.reliability`) and before/after e
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from selfmoa.records import EvalResult, Judgment, Prompt, Response
-from selfmoa.report.reliability import Reliability, iteration_reliability
+from selfmoa.report.reliability import Reliability, iteration_reliability, judge_verdicts
 from selfmoa.store import RunStore
 
 _ITER = re.compile(r"^iter(\d+)/(.+)$")
@@ -60,10 +59,7 @@ class RunSummary:
 
 
 def _agreement(judgments: list[Judgment], objective: str = "safety", threshold: float = 0.5) -> dict[str, float]:
-    verdicts: dict[str, dict[str, bool]] = defaultdict(dict)
-    for j in judgments:
-        if j.objective == objective and j.score is not None and j.parse_ok:
-            verdicts[j.judge][j.response_id] = j.score >= threshold
+    verdicts = judge_verdicts(judgments, objective, threshold)
     out = {}
     for a, b in combinations(sorted(verdicts), 2):
         shared = verdicts[a].keys() & verdicts[b].keys()

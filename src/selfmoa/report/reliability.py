@@ -54,7 +54,8 @@ class Reliability:
         return any(v is not None and v >= UNTRUSTED for v in values)
 
 
-def _verdicts(judgments: Sequence[Judgment], objective: str, threshold: float) -> dict[str, dict[str, float]]:
+def judge_verdicts(judgments: Sequence[Judgment], objective: str, threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """judge -> response id -> 1.0 (score >= threshold) / 0.0, over the judgments that scored `objective`."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for j in judgments:
         if j.objective == objective and j.score is not None and j.parse_ok:
@@ -66,7 +67,7 @@ def judge_reliability(judgments: Sequence[Judgment], objective: str, threshold: 
     """Disagreement and label-free error estimates of the judges of one objective (None: no judge scored it)."""
     from selfmoa.judges.aggregate import LabelModel
 
-    verdicts = _verdicts(judgments, objective, threshold)
+    verdicts = judge_verdicts(judgments, objective, threshold)
     judges = sorted(verdicts)
     if not judges:
         return None

@@ -47,7 +47,7 @@ def markdown_summary(summary: RunSummary) -> str:
         lines += ["", "Judge reliability (" + RELIABILITY_NOTE + ")", "",
                   "| " + " | ".join(RELIABILITY_HEAD) + " |", "|" + "---|" * len(RELIABILITY_HEAD)]
         lines += ["| " + " | ".join(row) + " |" for row in rel_rows]
-        flagged = sorted({int(r[0]) for r in rel_rows if r[-1] != "ok"})
+        flagged = [it for it, rels in sorted(summary.reliability.items()) if any(r.flagged for r in rels)]
         if flagged:
             lines.append("")
             lines.append(f"Judges may no longer be trustworthy at iteration(s) {', '.join(map(str, flagged))}: label a sample with "
