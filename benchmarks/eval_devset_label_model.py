@@ -4,7 +4,7 @@ Each safety judge's score on every dev-set answer (a judge not meant for a promp
 on a benign prompt, gives no vote there, as in the loop), then ``LabelModel.fit_calibrated`` on the fit part and F1 / AUPRC on the
 held-out part, beside each judge alone and the unsupervised label model.
 
-    SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # ~1 min on 2 cores
+    SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # 198 s wall (2 cores, shared with another job)
 
 Figures are in docs/judges.md ("The best safety judge on the target's answers").
 """
