@@ -11,7 +11,7 @@ tokens; last prompt position), and compares linear probes on them with the MiniL
 3. the ceiling of the MiniLM attempt head on the held-out answers to harmful prompts: F1 at 0.5 and at the
    oracle threshold, and a learning curve over the share of fit rows used.
 
-    SELFMOA_DATA_DIR=../shared/data python benchmarks/probe_target_states.py --cache /tmp/states   # ~20 min on 2 cores
+    SELFMOA_DATA_DIR=../shared/data python benchmarks/probe_target_states.py --cache /tmp/states   # 22:30 wall from an empty cache
 
 The states are cached (``--cache``), so a rerun only refits. Figures are in docs/judges.md.
 """
@@ -56,10 +56,9 @@ def read_states(texts_or_convs, tok, model, *, with_answer: bool, batch_size: in
         with torch.inference_mode():
             hs = torch.stack(model(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states, 1)
         for b, i in enumerate(idx):
-            n, st = len(rows[i]), min(starts[i], len(rows[i]) - 1)
-            last[i] = hs[b, :, st - 1].float().numpy()
+            last[i] = hs[b, :, starts[i] - 1].float().numpy()  # the generation prompt's last token
             if with_answer:
-                resp[i] = hs[b, :, st:n].float().mean(1).numpy()
+                resp[i] = hs[b, :, starts[i] : len(rows[i])].float().mean(1).numpy()
     return resp, last
 
 
