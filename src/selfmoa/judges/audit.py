@@ -135,6 +135,7 @@ def make_audit(
     from selfmoa.generation.base import get_backend
     import selfmoa.judges.target_fit  # noqa: F401  (registers target-harm / target-refusal)
     from selfmoa.judges import JudgeItem, make_judge
+    from selfmoa.judges.cache import score_cached
     from selfmoa.judges.devset import Answer, write_sheet
     from selfmoa.loop.generate import generate_stage
     from selfmoa.store.atomic import atomic_write_json, atomic_write_text
@@ -166,9 +167,8 @@ def make_audit(
         todo = [it for it, r in zip(items, responses) if j.applies_to(by_prompt[r.prompt_id].kind)]
         for it in items:
             scores[it.id][j.id] = {o: None for o in j.objectives}
-        for s in range(0, len(todo), 64):
-            for it, res in zip(todo[s : s + 64], j.score(todo[s : s + 64])):
-                scores[it.id][j.id] = {o: (r.score if r.parse_ok else None) for o, r in res.items()}
+        for it, res in zip(todo, score_cached(j, todo, None)):
+            scores[it.id][j.id] = {o: (r.score if r.parse_ok else None) for o, r in res.items()}
     # stratum = the first judge's verdict per objective (safety first)
     first: dict[str, str] = {}
     for j in specs:

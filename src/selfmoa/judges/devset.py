@@ -525,16 +525,15 @@ def judge_scores(judge_name: str, objective: str, answers: Sequence[Answer], bat
     as the substring baseline scores it (the loop never asks, so the judge never calls it unsafe); None = no vote."""
     import selfmoa.judges.target_fit  # noqa: F401  (registers target-harm / target-refusal)
     from selfmoa.judges import JudgeItem, make_judge
+    from selfmoa.judges.cache import score_cached
 
     judge = make_judge(judge_name)
     if objective not in judge.objectives:
         raise SelfmoaError(f"judge '{judge_name}' does not score {objective} (it scores {', '.join(judge.objectives)})")
     scored: dict[str, float | None] = {a.id: outside for a in answers}
     items = [JudgeItem(a.id, a.prompt, a.text) for a in answers if judge.applies_to(a.kind)]
-    for s in range(0, len(items), batch_size):
-        for it, r in zip(items[s : s + batch_size], judge.score(items[s : s + batch_size])):
-            res = r[objective]
-            scored[it.id] = res.score if res.parse_ok else None
+    for it, r in zip(items, score_cached(judge, items, None, batch_size)):
+        scored[it.id] = r[objective].score if r[objective].parse_ok else None
     return [scored[a.id] for a in answers]
 
 
