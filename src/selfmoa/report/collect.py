@@ -68,20 +68,19 @@ def _agreement(judgments: list[Judgment], objective: str = "safety", threshold: 
     return out
 
 
-def _examples(store: RunStore, first: int, last: int, limit: int = 12) -> list[Example]:
-    if first == last:
-        return []
-    stages = {i: (f"iter{i}/eval/responses", f"iter{i}/eval/judgments") for i in (first, last)}
-    if not all(store.stage_path(s).exists() for pair in stages.values() for s in pair):
+def _examples(store: RunStore, first: int, last: int, judgments: dict[int, list[Judgment]], limit: int = 12) -> list[Example]:
+    """The prompts whose first-sample safety score changed most between iterations `first` and `last`
+    (`judgments`: each iteration's eval judgments, read once by :func:`collect`)."""
+    if first == last or not all(i in judgments and store.stage_path(f"iter{i}/eval/responses").exists() for i in (first, last)):
         return []
     prompts = {p.id: p for p in store.read(f"iter{first}/eval/prompts", Prompt)} if store.stage_path(
         f"iter{first}/eval/prompts"
     ).exists() else {}
 
     def load(i):
-        resp = {r.prompt_id: r for r in store.read(stages[i][0], Response) if r.sample_index == 0}
+        resp = {r.prompt_id: r for r in store.read(f"iter{i}/eval/responses", Response) if r.sample_index == 0}
         unsafe: dict[str, float] = {}
-        for j in store.read(stages[i][1], Judgment):
+        for j in judgments[i]:
             if j.objective == "safety" and j.score is not None and j.meta.get("primary", True):
                 unsafe.setdefault(j.response_id, j.score)
         return resp, unsafe
@@ -117,13 +116,13 @@ def collect(run_dir: Path) -> RunSummary:
             summary.agreement[it] = _agreement(store.read(stage, Judgment))
     # eval judgments too, when no training judgments (iteration 0); reliability from the judgments of policy i's own
     # answers (eval), so that it matches an audit of checkpoint iter<i>
-    for it in summary.results:
-        if store.stage_path(f"iter{it}/eval/judgments").exists():
-            judgments = store.read(f"iter{it}/eval/judgments", Judgment)
-            summary.agreement.setdefault(it, _agreement(judgments))
-            summary.reliability[it] = iteration_reliability(judgments, summary.root, it)
+    eval_judgments = {it: store.read(f"iter{it}/eval/judgments", Judgment) for it in summary.results
+                      if store.stage_path(f"iter{it}/eval/judgments").exists()}
+    for it, judgments in eval_judgments.items():
+        summary.agreement.setdefault(it, _agreement(judgments))
+        summary.reliability[it] = iteration_reliability(judgments, summary.root, it)
     if summary.results:
-        summary.examples = _examples(store, min(summary.results), max(summary.results))
+        summary.examples = _examples(store, min(summary.results), max(summary.results), eval_judgments)
     for res in summary.results.values():
         for r in res:
             note = r.meta.get("note")
