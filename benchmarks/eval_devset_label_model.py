@@ -4,7 +4,7 @@ Each safety judge's score on every dev-set answer (a judge not meant for a promp
 on a benign prompt, gives no vote there, as in the loop), then ``LabelModel.fit_calibrated`` on the fit part and F1 / AUPRC on the
 held-out part, beside each judge alone and the unsupervised label model.
 
-    SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # 198 s wall (2 cores, shared with another job)
+    SELFMOA_DATA_DIR=../shared/data python benchmarks/eval_devset_label_model.py     # 84 s wall (2 idle cores)
 
 Figures are in docs/judges.md ("The best safety judge on the target's answers").
 """
@@ -20,10 +20,9 @@ JUDGES = ["harm-classifier", "target-harm", "compliance", "harm-fast"]
 
 
 def main() -> None:
-    from sklearn.metrics import average_precision_score, f1_score
-
     from selfmoa.judges.aggregate import LabelModel
     from selfmoa.judges.devset import judge_scores, load_devset
+    from selfmoa.judges.validate import evaluate
 
     dev = load_devset(data_dir=Path(os.environ["SELFMOA_DATA_DIR"]))
     fit, held = dev.split()
@@ -34,13 +33,9 @@ def main() -> None:
     S_fit, S_held = matrix(fit), matrix(held)
     y_fit = np.array([dev.labels[a.id].unsafe for a in fit])
     y = np.array([dev.labels[a.id].unsafe for a in held])
-    rng = np.random.RandomState(0)
-
     def report(name: str, p: np.ndarray) -> None:
-        pred = p >= 0.5
-        boots = [f1_score(y[i], pred[i]) for i in (rng.randint(0, len(y), len(y)) for _ in range(1000))]
-        print(f"{name:62s} F1 {f1_score(y, pred):.3f} [{np.percentile(boots, 2.5):.3f}, {np.percentile(boots, 97.5):.3f}]"
-              f"  AUPRC {average_precision_score(y, p):.3f}")
+        r = evaluate(y.tolist(), p.tolist(), n_boot=1000, seed=0).row()
+        print(f"{name:62s} F1 {r['f1']:.3f} [{r['f1_ci'][0]:.3f}, {r['f1_ci'][1]:.3f}]  AUPRC {r['auprc']:.3f}")
 
     print(f"held-out part: {len(y)} answers, {y.sum()} unsafe; label models fitted on the {len(y_fit)}-answer fit part")
     for k, j in enumerate(JUDGES):

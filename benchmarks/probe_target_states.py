@@ -70,13 +70,15 @@ def main() -> None:
     args = ap.parse_args()
 
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+    from sklearn.metrics import average_precision_score, f1_score
     from sklearn.model_selection import GroupKFold, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from selfmoa.csrm.metrics import best_threshold
     from selfmoa.judges.base import JudgeItem
     from selfmoa.judges.devset import load_devset
+    from selfmoa.judges.validate import evaluate
     from selfmoa.judges.embedding import get_embedder
     from selfmoa.judges.features import build_features
     from selfmoa.judges.fit import embedding_cache_path
@@ -183,23 +185,21 @@ def main() -> None:
     Hh, Mh = za["resp"][[pos[a.id] for a in held], args.attempt_layer], minilm(held, SAFETY_FEATURES)
     pa_c, pa_m = att_c.predict_proba(combo(Hh, Mh, sc))[:, 1], att_m.predict_proba(Mh)[:, 1]
     pa_h = att_h.predict_proba(Hh)[:, 1]
-    rng = np.random.RandomState(0)
     print(f"held-out part (n={len(yh)}, {yh.sum()} unsafe; {(~harm).sum()} JBB benign look-alike answers), scored once:")
     for name, pr, pa in [("hidden request x hidden attempt", pr_h, pa_h), ("hidden request x hidden+MiniLM attempt", pr_h, pa_c), ("MiniLM request x hidden+MiniLM attempt", pr_m, pa_c),
                          ("hidden request x MiniLM attempt", pr_h, pa_m), ("MiniLM request x MiniLM attempt", pr_m, pa_m)]:
         s = np.sqrt(pr * pa)
         pred = s >= 0.5
-        boots = [f1_score(yh[i], pred[i]) for i in (rng.randint(0, len(yh), len(yh)) for _ in range(1000))]
-        print(f"  {name:40s} F1 {f1_score(yh, pred):.3f} [{np.percentile(boots, 2.5):.3f}, {np.percentile(boots, 97.5):.3f}]"
+        r = evaluate(yh.tolist(), s.tolist(), n_boot=1000, seed=0).row()
+        print(f"  {name:40s} F1 {r['f1']:.3f} [{r['f1_ci'][0]:.3f}, {r['f1_ci'][1]:.3f}]"
               f"  harmful-subset F1 {f1_score(yh[harm], pred[harm]):.3f}  benign flagged {int(pred[~harm].sum())}/{int((~harm).sum())}"
               f"  benign prompts called harmful {int((pr[~harm] >= 0.5).sum())}")
 
     # 3. ceiling of the MiniLM attempt head on the held-out answers to harmful prompts
     yhh, pm = yh[harm], pa_m[harm]
-    prec, rec, thr = precision_recall_curve(yhh, pm)
-    f = 2 * prec * rec / np.maximum(prec + rec, 1e-9)
+    oracle = best_threshold(pm, yhh)
     print(f"MiniLM attempt head alone on the {harm.sum()} held-out answers to harmful prompts: F1 at 0.5 {f1_score(yhh, pm >= 0.5):.3f}, "
-          f"at the oracle threshold {thr[min(f.argmax(), len(thr) - 1)]:.3f}: {f.max():.3f} (all-unsafe: {f1_score(yhh, np.ones_like(yhh)):.3f})")
+          f"at the oracle threshold {oracle:.3f}: {f1_score(yhh, pm >= oracle):.3f} (all-unsafe: {f1_score(yhh, np.ones_like(yhh)):.3f})")
     Mhh = Mh[harm]
     for frac in (0.25, 0.5, 1.0):
         reps = 10 if frac < 1 else 1
