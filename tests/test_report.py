@@ -110,14 +110,12 @@ def _judgments(verdicts: dict[str, list[int]], objective: str = "safety") -> lis
 
 
 def test_reliability_disagreement_and_the_two_judge_bound():
-    from selfmoa.report.reliability import judge_reliability
+    from selfmoa.report.reliability import judge_reliability, reliability_rows
 
     rel = judge_reliability(_judgments({"a": [1, 1, 0, 0, 1, 0, 0, 0], "b": [1, 0, 0, 1, 1, 0, 0, 0]}), "safety")
     assert rel.judges == ["a", "b"] and rel.n == 8
     assert rel.disagreement == pytest.approx(2 / 8, abs=1e-4) and rel.worst_error_at_least == pytest.approx(1 / 8, abs=1e-4)
     assert rel.estimated_error == {} and rel.flagged  # 0.25 disagreement >= 0.2
-    from selfmoa.report.reliability import reliability_rows
-
     assert reliability_rows({3: [rel]}) == [["3", "safety", j, "0.250", ">= 0.125 (the worse of 2)", "-", "CHECK"]
                                             for j in ("a", "b")]
     assert judge_reliability(_judgments({"a": [1, 0]}), "refusal") is None  # no refusal judge
