@@ -65,6 +65,8 @@ interop.register(app)
 
 
 def main() -> None:
+    from selfmoa.redact import redact_text
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         app()
@@ -72,11 +74,16 @@ def main() -> None:
         from rich.markup import escape
 
         # escape: messages contain brackets (`pip install 'selfmoa[vllm]'`, list values) that rich would eat as markup
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: rerun the same command to resume")
         sys.exit(130)
+    except Exception:  # a bug: keep the traceback, but never print a secret it may quote (a URL, a key)
+        import traceback
+
+        sys.stderr.write(redact_text(traceback.format_exc()))
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -13,6 +11,7 @@ from pydantic import ValidationError
 
 from selfmoa.config.root import SelfmoaConfig
 from selfmoa.errors import SelfmoaError
+from selfmoa.redact import redact
 
 _TYPE_WORDS = {
     "int_parsing": "an integer",
@@ -128,33 +127,6 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     return cfg
 
 
-_SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "passwd", "credential")
-
-
-def _is_secret_key(key: str) -> bool:
-    """`api_key`, `hf_token`, `password`... but not `max_new_tokens` or `api_key_env` (a variable's name)."""
-    lk = key.lower()
-    if lk.endswith("_env"):
-        return False
-    parts = re.split(r"[_\-.]", lk)
-    return lk in _SECRET_WORDS or any(p in _SECRET_WORDS for p in parts) or "api_key" in lk
-
-
-def redact(obj: Any) -> Any:
-    """Replace values of secret-looking keys (but not `*_env` names of variables) with '***'."""
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if _is_secret_key(str(k)) and v not in (None, ""):
-                out[k] = "***"
-            else:
-                out[k] = redact(v)
-        return out
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
-
-
 def dump_config(cfg: SelfmoaConfig) -> dict[str, Any]:
-    """The config as plain JSON-able data, secrets redacted."""
+    """The config as plain JSON-able data, secrets redacted (:func:`selfmoa.redact.redact`)."""
     return redact(cfg.model_dump(mode="json"))

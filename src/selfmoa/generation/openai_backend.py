@@ -3,7 +3,9 @@
 Async with bounded concurrency (``generation.openai.concurrency`` requests in flight), a timeout per
 request and retries with exponential backoff on timeouts, connection errors, 429 and 5xx. The API key is
 read from the environment variable named by ``generation.openai.api_key_env``; it is sent as a header and
-never logged, stored in the manifest or put in an error message.
+never logged, stored in the manifest or put in an error message. Userinfo (``http://user:pass@host``) and
+secret query parameters in ``base_url`` are sent but never persisted or printed: the policy id, model info and
+messages use :func:`selfmoa.redact.redact_url`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from selfmoa.errors import SelfmoaError
 from selfmoa.generation.base import Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import prepare_messages, split_prefill
 from selfmoa.progress import progress_bar
+from selfmoa.redact import redact_text, redact_url, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +68,13 @@ class OpenAIGenerator:
         self.base_url = ep.base_url.rstrip("/")
         parsed = urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SelfmoaError(f"generation.openai.base_url: expected an http(s) URL such as http://127.0.0.1:8000/v1, got '{ep.base_url}'")
+            raise SelfmoaError("generation.openai.base_url: expected an http(s) URL such as http://127.0.0.1:8000/v1, "
+                               f"got '{redact_url(ep.base_url)}'")
         self.model = ep.model or model_config.name_or_path
-        self.policy_id = f"openai:{self.model}@{parsed.netloc}"
-        self.model_info = {"backend": "openai", "model": self.model, "base_url": self.base_url, "policy_id": self.policy_id}
+        self.url = redact_url(self.base_url)  # what messages, ids and the manifest show
+        host = parsed.netloc.rsplit("@", 1)[-1]  # never the userinfo: policy ids go into every record
+        self.policy_id = f"openai:{self.model}@{host}"
+        self.model_info = {"backend": "openai", "model": self.model, "base_url": self.url, "policy_id": self.policy_id}
 
     # -- public --------------------------------------------------------------------------------------
     def generate(
@@ -85,7 +91,9 @@ class OpenAIGenerator:
 
     # -- internals -----------------------------------------------------------------------------------
     def _api_key(self) -> str | None:
-        return (os.environ.get(self.endpoint.api_key_env) or None) if self.endpoint.api_key_env else None
+        key = (os.environ.get(self.endpoint.api_key_env) or None) if self.endpoint.api_key_env else None
+        register_secret(key)  # masked in every message and log line from now on
+        return key
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -95,9 +103,9 @@ class OpenAIGenerator:
         return headers
 
     def _redact(self, text: str) -> str:
-        """`text` with the API key masked (a server may echo request headers in its error bodies)."""
-        key = self._api_key()
-        return text.replace(key, "***") if key else text
+        """`text` with the API key and URL secrets masked (a server may echo request headers in its error bodies)."""
+        self._api_key()
+        return redact_text(text)
 
     async def _generate(self, requests, sampling: SamplingConfig, on_batch) -> list[Completion]:
         import httpx
@@ -138,7 +146,7 @@ class OpenAIGenerator:
             k += 1
             more = await self._post(client, req.id, messages, sampling, 1, sampling.seed + k)
             if not more:
-                raise SelfmoaError(f"generation.openai.base_url: {self.base_url} returned no choices for request {req.id}")
+                raise SelfmoaError(f"generation.openai.base_url: {self.url} returned no choices for request {req.id}")
             choices.extend(more)
         out = []
         for j, (text, finish, prompt_tokens, completion_tokens) in enumerate(choices[: sampling.n]):
@@ -186,7 +194,7 @@ class OpenAIGenerator:
                 last = f"HTTP {resp.status_code} {detail}"
                 if resp.status_code not in _RETRY_STATUS:
                     field = "generation.openai.api_key_env" if resp.status_code in (401, 403) else "generation.openai"
-                    raise SelfmoaError(f"{field}: {self.base_url}/chat/completions answered {last}")
+                    raise SelfmoaError(f"{field}: {self.url}/chat/completions answered {last}")
                 retry_after = resp.headers.get("retry-after")
             if attempt + 1 < attempts:
                 delay = min(self.backoff_max, self.backoff_base * 2**attempt) * (1 + 0.1 * random.random())
@@ -198,7 +206,7 @@ class OpenAIGenerator:
                 log.info("openai backend: retry %d/%d in %.1fs after %s", attempt + 1, attempts - 1, delay, last)
                 await asyncio.sleep(delay)
         raise SelfmoaError(
-            f"generation.openai.base_url: cannot get an answer from {self.base_url} after {attempts} attempt(s) "
+            f"generation.openai.base_url: cannot get an answer from {self.url} after {attempts} attempt(s) "
             f"(last error: {last or 'unknown'}); is the server running and reachable?"
         )
 
@@ -216,6 +224,6 @@ class OpenAIGenerator:
             ]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise SelfmoaError(
-                f"generation.openai.base_url: {self.base_url} did not return an OpenAI chat completion for request {request_id} "
+                f"generation.openai.base_url: {self.url} did not return an OpenAI chat completion for request {request_id} "
                 f"(got: {self._redact(resp.text.strip())[:120]!r})"
             ) from None

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Sequence
 from selfmoa.errors import SelfmoaError
 from selfmoa.judges.base import ItemResults, Judge, JudgeItem, JudgeResult
 from selfmoa.records import Message
+from selfmoa.redact import redact_url
 
 #: Chat template that emits the last message's content unchanged (raw-prompt guard models).
 PASSTHROUGH_TEMPLATE = "{{ messages[-1]['content'] }}"
@@ -69,7 +70,7 @@ class GenerativeJudge(Judge):
         self.retries = retries
         self._generator = generator  # an already-built Generator (e.g. the in-memory policy) is used as is
         self.params.update(model=self.model_config.name_or_path, backend=self.backend, max_new_tokens=self.max_new_tokens,
-                           endpoint=endpoint.base_url if endpoint is not None else None)
+                           endpoint=redact_url(endpoint.base_url) if endpoint is not None else None)
 
     @property
     def generator(self):

@@ -6,6 +6,7 @@ import html
 import json
 from pathlib import Path
 
+from selfmoa.redact import redact
 from selfmoa.report import plots
 from selfmoa.report.collect import RunSummary
 from selfmoa.report.reliability import RELIABILITY_HEAD, RELIABILITY_NOTE, reliability_rows
@@ -49,7 +50,7 @@ def _verdict(p: float | None) -> str:
 def render_html(summary: RunSummary) -> str:
     its = summary.iterations
     parts = [f"<h1>selfmoa run <code>{_e(summary.root.name)}</code></h1>"]
-    m = summary.manifest
+    m = redact(summary.manifest)  # also for run folders written before every secret was redacted at the source
     policy = m.get("models", {}).get("policy", {})
     parts.append(
         f'<p class="muted">created {_e(m.get("created", "?"))} &middot; policy {_e(policy.get("spec", "?"))} '
