@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out
+from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out, run_folder
 
 app = typer.Typer(
     help="""Evaluate a policy: unsafe rate on held-out attacks (under the evaluation and the training judges),
@@ -38,25 +38,17 @@ def run_cmd(
 
         selfmoa eval run configs/demo.yaml --model smollm2-135m --set run.name=eval-base
     """
-    from selfmoa.config import dump_config
-    from selfmoa.eval.suite import eval_judge_specs, plan_eval, run_eval
+    from selfmoa.cli.checks import check_eval
+    from selfmoa.eval.suite import run_eval
     from selfmoa.generation import make_generator
-    from selfmoa.judges.base import judge_class
-    from selfmoa.models.loader import resolve_model
-    from selfmoa.store import RunStore
 
     overrides = list(set_ or []) + ([f"model.name_or_path={model}"] if model else [])
     cfg = load(config, overrides)
-    if cfg.generation.backend != "openai":
-        resolve_model(cfg.model)
-    for rs in eval_judge_specs(cfg):
-        judge_class(rs.spec.name)
-    plan = plan_eval(cfg)
-    store = RunStore.create_or_resume(cfg.run.output_dir, cfg.run.name, dump_config(cfg))
-    console.print(f"run folder: {store.root}")
-    generator = make_generator(cfg)
-    store.record_model("policy@0", getattr(generator, "model_info", {"spec": cfg.model.name_or_path}))
-    results = run_eval(store, cfg, generator, 0, plan=plan, log=console.print)
+    plan = check_eval(cfg)
+    with run_folder(cfg) as store:
+        generator = make_generator(cfg)
+        store.record_model("policy@0", getattr(generator, "model_info", {"spec": cfg.model.name_or_path}))
+        results = run_eval(store, cfg, generator, 0, plan=plan, log=console.print)
     _print(results)
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out
+from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out, run_folder
 
 app = typer.Typer(
     help="""Red-team a target: mutate and rewrite seed prompts, keep the attacks this model fails on, and make benign look-alikes.
@@ -33,20 +33,14 @@ def run_cmd(
     """Run one red-team round against the target of CONFIG (model + generation backend, e.g. an OpenAI-compatible
     endpoint) into runs/<run.name>/: records under stages/redteam/r<N>/, archive and report under artifacts/redteam/.
     Rerunning the same command resumes."""
-    from selfmoa.config import dump_config
-    from selfmoa.models.loader import resolve_model
-    from selfmoa.redteam.mutators import mutator_class
+    from selfmoa.cli.checks import check_generation, check_redteam
     from selfmoa.redteam.round import report_markdown, run_from_config
-    from selfmoa.store import RunStore
 
     cfg = load(config, set_)
-    for name in cfg.redteam.mutators:  # validate before touching the run folder
-        mutator_class(name)
-    if cfg.generation.backend != "openai":
-        resolve_model(cfg.model)
-    store = RunStore.create_or_resume(cfg.run.output_dir, cfg.run.name, dump_config(cfg))
-    console.print(f"run folder: {store.root}")
-    res = run_from_config(cfg, store, iteration=iteration, log=lambda m: console.print(f"[dim]redteam[/] {m}"))
+    check_generation(cfg)  # validate before touching the run folder
+    check_redteam(cfg)
+    with run_folder(cfg) as store:
+        res = run_from_config(cfg, store, iteration=iteration, log=lambda m: console.print(f"[dim]redteam[/] {m}"))
     out.print(report_markdown(res.metrics, iteration), markup=False, highlight=False)
     out.print(f"report: {store.root / 'artifacts' / 'redteam' / f'r{iteration}' / 'report.md'}")
 

@@ -138,6 +138,31 @@ def configure_tokenizer(tok, cfg: ModelConfig):
     return tok
 
 
+def _load_error(exc: Exception, resolved: ResolvedModel, field_name: str) -> SelfmoaError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = "local folder" if resolved.local else "Hugging Face hub (offline, gated or not found?)"
+    if "custom code" in first or "trust_remote_code" in first:
+        first = (f"it needs its own Python code (trust_remote_code); set {field_name.rsplit('.', 1)[0]}.trust_remote_code"
+                 f"=true only if you trust that code")
+    return SelfmoaError(f"{field_name}: cannot load '{resolved.spec}' from the {where}: {first}")
+
+
+def check_loadable(cfg: ModelConfig, field_name: str = "model.name_or_path") -> ResolvedModel:
+    """Everything :func:`load_causal_lm` needs short of the weights: the spec resolves, and the model config and
+    tokenizer load (a hub id that is offline or unknown, a folder needing `trust_remote_code`, a missing
+    tokenizer fail here, in a second, before any run folder is created)."""
+    resolved = resolve_model(cfg, field_name)
+    from transformers import AutoConfig, AutoTokenizer
+
+    kwargs = dict(revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
+    try:
+        AutoConfig.from_pretrained(resolved.location, **kwargs)
+        AutoTokenizer.from_pretrained(resolved.location, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error(exc, resolved, field_name) from None
+    return resolved
+
+
 def load_causal_lm(cfg: ModelConfig, *, field_name: str = "model.name_or_path") -> LoadedModel:
     """Load a causal LM and its tokenizer; the same config returns the same objects (loaded once)."""
     resolved = resolve_model(cfg, field_name)
@@ -154,9 +179,7 @@ def load_causal_lm(cfg: ModelConfig, *, field_name: str = "model.name_or_path") 
         tok = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=dtype, use_safetensors=True, **kwargs)
     except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = "local folder" if resolved.local else "Hugging Face hub (offline, gated or not found?)"
-        raise SelfmoaError(f"{field_name}: cannot load '{resolved.spec}' from the {where}: {first}") from None
+        raise _load_error(exc, resolved, field_name) from None
     if model.config.vocab_size < len(tok) - 1 and model.get_input_embeddings().weight.shape[0] < len(tok):
         raise SelfmoaError(
             f"{field_name}: tokenizer of '{resolved.spec}' has {len(tok)} tokens but the model only "

@@ -49,6 +49,14 @@ def register_scorer(name: str):
     return deco
 
 
+def check_scorer(name: str) -> None:
+    """Raise the one-line unknown-judge error unless `name` is a red-team scorer or a registered judge."""
+    if name not in _SCORERS:
+        from selfmoa.judges.base import judge_class
+
+        judge_class(name)
+
+
 def make_scorer(name: str, **params: Any) -> UnsafeScorer:
     """A registered red-team scorer, else a judge from :mod:`selfmoa.judges` that scores `safety`."""
     if name in _SCORERS:
