@@ -271,7 +271,7 @@ def test_pairs_stage_filter_and_errors(run_dir, tmp_path):
         load_run(tmp_path / "nope")
     out = tmp_path / "p.jsonl"
     export_pairs(run_dir, out)
-    with pytest.raises(SelfmoaError, match="already exists; pass --force"):
+    with pytest.raises(SelfmoaError, match="already exists; pass --overwrite"):
         export_pairs(run_dir, out)
     assert export_pairs(run_dir, out, force=True) == 2
     # a pair whose rejected response is missing from every stage

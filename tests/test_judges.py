@@ -270,7 +270,7 @@ def test_aggregate_judgments_cli_combines_judges_with_abstention(tmp_path):
     got = [Judgment.from_json(line) for line in out.read_text().splitlines()]
     assert len(got) == n and got[0].meta["label_model"]["method"] == "calibrated"
     assert "estimated accuracy" in r.output and "labels:" in r.output
-    r = CliRunner().invoke(app, ["judge", "aggregate", str(src), "--objective", "refusal", "-o", str(out)])
+    r = CliRunner().invoke(app, ["judge", "aggregate", str(src), "--objective", "refusal", "-o", str(out), "--overwrite"])
     assert isinstance(r.exception, SelfmoaError) and "no judgments for the objective 'refusal'" in str(r.exception)
 
 
@@ -309,7 +309,7 @@ def test_cli_eval_on_a_labelled_file_with_sampling(tmp_path):
     got = json.loads(js.read_text())
     assert len(got) == 1 and got[0]["judge"] == "refusal-patterns" and got[0]["accuracy"] == 1.0 and got[0]["n"] == 6
     r = CliRunner().invoke(app, ["judge", "eval", "-j", "refusal-patterns", "--file", str(f), "--objective", "refusal",
-                                 "--label-col", "refused", "--bootstrap", "0", "--limit", "4", "--json", str(js)])
+                                 "--label-col", "refused", "--bootstrap", "0", "--limit", "4", "--json", str(js), "--overwrite"])
     assert r.exit_code == 0, r.output
     got = json.loads(js.read_text())
     assert got[0]["n"] == 4 and got[0]["set"].endswith("(sample 4)")

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfmoa.cli.common import SetOpt, console, load, out
+from selfmoa.cli.common import OverwriteOpt, SetOpt, console, load, out
 
 app = typer.Typer(
     help="""The configurable safety reward model (CSRM): judges a response against a safety configuration you write
@@ -74,6 +74,7 @@ def train_cmd(
     config: Optional[Path] = ConfigOpt,
     data_dir: Optional[Path] = DataDirOpt,
     overrides: Optional[list[str]] = SetOpt,
+    overwrite: bool = OverwriteOpt,
 ):
     """Fine-tune a CSRM (LoRA by default) on configuration-augmented items from csrm.train.sets with
     loss = NLL of the verdict + csrm.gamma x Bradley-Terry(strict, lenient); writes the adapter or weights
@@ -81,9 +82,15 @@ def train_cmd(
     from selfmoa.csrm.data import build_train
     from selfmoa.csrm.trainer import train_csrm
 
+    from selfmoa.csrm.trainer import META_FILE
+    from selfmoa.store.outputs import check_dir_creatable, check_output
+
     cfg, c = _csrm(config, overrides)
     t = c.train
     out_dir = Path(output or t.output_dir)
+    if (out_dir / META_FILE).exists():  # a trained CSRM is there: training again replaces it
+        check_output(out_dir, option="--out", overwrite=overwrite, folder=True)
+    check_dir_creatable(out_dir, "--out")
     data = build_train(seed=t.seed, n_random=t.n_random, pairs_per_item=t.pairs_per_item, static_configs=t.static_configs, holdout_categories=t.holdout_categories, limit=t.limit,
                        sets=t.sets, data_dir=_data_dir(cfg, data_dir))
     n_unsafe = sum(ex.label for ex in data.examples)
@@ -118,6 +125,7 @@ def eval_cmd(
     scores_out: Optional[Path] = typer.Option(None, "--scores", help="also write every item's score as JSONL "
                                               "(set, id, category, configuration, label, log_odds, p_unsafe)"),
     overrides: Optional[list[str]] = SetOpt,
+    overwrite: bool = OverwriteOpt,
 ):
     """F1, precision, recall, AUPRC and smooth ECE (unsafe = positive) and configuration sensitivity (share of
     items whose score moves toward safe when their category switches from disallowed to allowed)."""
@@ -128,7 +136,12 @@ def eval_cmd(
     from selfmoa.csrm.evaluate import load_eval_set, require_labels, score_rows, set_metrics
     from selfmoa.csrm.trainer import load_scorer
     from selfmoa.store.atomic import atomic_write_jsonl, atomic_write_text
+    from selfmoa.store.outputs import check_output
 
+    inputs = [Path(s.split(":", 1)[1]) for s in on or [] if ":" in s]
+    for opt, path in (("--json", json_out), ("--scores", scores_out)):
+        if path is not None:
+            check_output(path, option=opt, inputs=inputs, overwrite=overwrite)
     cfg, c = _csrm(config, overrides, checkpoint)
     e = c.eval
     sets = on or e.sets
@@ -183,13 +196,17 @@ def score_cmd(
     threshold: float = typer.Option(0.5, help="P(unsafe) at or above which a response is labelled unsafe"),
     config: Optional[Path] = ConfigOpt,
     overrides: Optional[list[str]] = SetOpt,
+    overwrite: bool = OverwriteOpt,
 ):
     """Score responses under a safety configuration: log_odds = log P(safe) - log P(unsafe) (higher = safer),
     p_unsafe = sigmoid(-log_odds), label = unsafe when p_unsafe >= threshold."""
     from selfmoa.csrm.judge import CsrmJudge
     from selfmoa.judges.scoring import items_from_file
     from selfmoa.store.atomic import atomic_write_jsonl
+    from selfmoa.store.outputs import check_output
 
+    sc = Path(safety_config) if safety_config and not safety_config.startswith("builtin:") else None
+    check_output(output, inputs=[input, sc, config], overwrite=overwrite)
     _, c = _csrm(config, overrides, checkpoint)
     items = items_from_file(input, prompt_col=prompt_col, response_col=response_col, id_col=id_col)
     judge = CsrmJudge(safety_config=safety_config, csrm=c, threshold=threshold)

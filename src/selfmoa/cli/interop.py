@@ -38,7 +38,7 @@ Examples:
 )
 
 OutOpt = typer.Option(None, "--out", "-o", help="output JSONL (default: FILE's name with .seeds.jsonl)", show_default=False)
-ForceOpt = typer.Option(False, "--force", help="replace an existing output")
+ForceOpt = typer.Option(False, "--overwrite", "--force", help="replace an existing output")
 
 
 def _make_import_command(name: str, description: str, default_licence: str):
@@ -63,9 +63,12 @@ def _make_import_command(name: str, description: str, default_licence: str):
         if kind not in get_args(Kind):
             raise SelfmoaError(f"--kind: expected one of {', '.join(get_args(Kind))}, got '{kind}'")
         opts = ImportOptions(only_successful=only_successful, kind=kind, licence=licence, text=text)
-        seeds = import_seeds(name, file, opts)
         target = out or file.with_name((file.name[: -len(file.suffix)] if file.suffix else file.name) + ".seeds.jsonl")
-        write_seeds(seeds, target, force=force)
+        from selfmoa.store.outputs import check_output
+
+        check_output(target, inputs=[file], overwrite=force)  # before the import's work
+        seeds = import_seeds(name, file, opts)
+        write_seeds(seeds, target, force=force, inputs=[file])
         wins = sum(1 for s in seeds if s.meta.get("attack_success"))
         cats = ", ".join(f"{c} {n}" for c, n in Counter(s.category for s in seeds).most_common(5))
         console.print(f"{len(seeds)} seeds ({wins} from successful attacks) -> {target}  [{cats}]", highlight=False)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from selfmoa.cli.common import console, out
+from selfmoa.cli.common import OverwriteOpt, console, out
 
 app = typer.Typer(
     help="""Score responses for safety, helpfulness and refusal with pluggable judges, and validate judges against labels.
@@ -78,6 +78,7 @@ def score(
                                               "selfmoa[ray]); same records as without"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join ('auto', "
                                               "'ray://head:10001'); default $RAY_ADDRESS, else a local cluster"),
+    overwrite: bool = OverwriteOpt,
 ):
     """Score every row with each judge; write Judgment records; print counts of empty, truncated,
     non-English and unparsable items."""
@@ -85,7 +86,9 @@ def score(
     from selfmoa.judges.scoring import items_from_file, judge_items
     from selfmoa.models.home import selfmoa_home
     from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.outputs import check_output
 
+    check_output(output, inputs=[input, cache], overwrite=overwrite)
     if ray_workers is not None:
         from selfmoa.distributed import check_ray
 
@@ -132,6 +135,7 @@ def aggregate_cmd(
     abstain_high: float = typer.Option(0.65),
     min_votes: int = typer.Option(1, min=1, help="fewer valid judge scores than this -> abstain"),
     save_model: Optional[Path] = typer.Option(None, help="also write the fitted label model as JSON"),
+    overwrite: bool = OverwriteOpt,
 ):
     """Combine several judges' scores for one objective into one score per response (weak supervision),
     with abstention; every judge's raw score stays in the combined record's meta."""
@@ -142,7 +146,11 @@ def aggregate_cmd(
     from selfmoa.judges.aggregate import aggregate_judgments
     from selfmoa.records import Judgment
     from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.outputs import check_output
 
+    check_output(output, inputs=[judgments, dev_set], overwrite=overwrite)
+    if save_model is not None:
+        check_output(save_model, option="--save-model", inputs=[judgments, dev_set, output], overwrite=overwrite)
     if objective not in ("safety", "refusal", "helpfulness"):
         raise SelfmoaError(f"--objective: expected safety, refusal or helpfulness, got '{objective}'")
     if method not in ("label-model", "mean", "first"):
@@ -195,6 +203,7 @@ def eval_cmd(
     markdown: bool = typer.Option(False, "--markdown", help="print a Markdown table (for docs/judges.md)"),
     limit: Optional[int] = typer.Option(None, min=1, help="score a seeded random sample of at most N rows per set (slow judges)"),
     seed: int = typer.Option(0, help="seed of the --limit sample"),
+    overwrite: bool = OverwriteOpt,
 ):
     """Accuracy, F1, AUPRC and ECE (with bootstrap 95% CIs) of judges on human-labelled data."""
     from selfmoa.data.datadir import resolve_data_dir
@@ -203,9 +212,13 @@ def eval_cmd(
     from selfmoa.judges import make_judge
     from selfmoa.judges.base import JudgeItem
     from selfmoa.judges.validate import evaluate
+    from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.outputs import check_output
 
     if objective not in ("safety", "refusal", "helpfulness"):
         raise SelfmoaError(f"--objective: expected safety, refusal or helpfulness, got '{objective}'")
+    if json_out is not None:
+        check_output(json_out, option="--json", inputs=[file], overwrite=overwrite)
     if not set_ and not file:
         raise SelfmoaError("judge eval: give --set NAME or --file PATH")
     sets = []
@@ -236,7 +249,7 @@ def eval_cmd(
             rows_out.append({"set": name, "objective": obj, "judge": j.id, **rep.row()})
     _print_eval(rows_out, markdown)
     if json_out:
-        json_out.write_text(json.dumps(rows_out, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(json_out, json.dumps(rows_out, indent=1) + "\n")
 
 
 def _fmt(row: dict, m: str) -> str:
@@ -278,6 +291,7 @@ def fit(
     features: Optional[str] = typer.Option(None, help="comma-separated feature groups (default: the judge's own; "
                                            "groups: resp, head, prompt, prod, rel, pat, lex, ngram)"),
     data_dir: Optional[Path] = DataDirOpt,
+    overwrite: bool = OverwriteOpt,
 ):
     """Fit an embedded judge head on the human-labelled sets in the data directory; print its held-out figures.
 
@@ -290,7 +304,10 @@ def fit(
     from selfmoa.data.datadir import resolve_data_dir
     from selfmoa.errors import SelfmoaError
     from selfmoa.judges.fit import fit_refusal, fit_safety
+    from selfmoa.store.outputs import check_output
 
+    if output is not None:  # the default rebuilds the shipped head in place, which is what the command is for
+        check_output(output, overwrite=overwrite)
     dd = resolve_data_dir(data_dir)
     if dd is None:
         raise SelfmoaError("judge fit needs a data directory: pass --data-dir or set SELFMOA_DATA_DIR")

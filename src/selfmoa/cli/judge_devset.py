@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfmoa.cli.common import console, out
+from selfmoa.cli.common import OverwriteOpt, console, out
 
 DataDirOpt = typer.Option(None, "--data-dir", help="data directory (default: $SELFMOA_DATA_DIR)")
 
@@ -49,6 +49,7 @@ def label_set(
     answers: Optional[Path] = typer.Option(None, help="answers.jsonl for --render (default: the committed dev set)"),
     partial: bool = typer.Option(False, "--partial", help="write the dev set from the answers generated so far (no new generation)"),
     data_dir: Optional[Path] = DataDirOpt,
+    overwrite: bool = OverwriteOpt,
 ):
     """Answer red-team prompts and benign look-alikes with the target model (greedy + sampled) and write a
     labelling sheet with empty `refusal` / `unsafe` columns (see docs/labelling-guide.md)."""
@@ -57,6 +58,9 @@ def label_set(
 
     dd = resolve_data_dir(data_dir)
     if render is not None:
+        from selfmoa.store.outputs import check_output
+
+        check_output(output, inputs=[render, answers], overwrite=overwrite)
         rows = read_answers(answers or resource_dir() / "answers.jsonl")
         path = render_sheet(render, output, rows, dd)
         out.print(f"wrote {path}")
@@ -91,6 +95,7 @@ def eval_devset(
     data_dir: Optional[Path] = DataDirOpt,
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
     markdown: bool = typer.Option(False, "--markdown", help="print Markdown tables (for docs/judges.md)"),
+    overwrite: bool = OverwriteOpt,
 ):
     """F1(unsafe) of safety judges and F1(refusal) of refusal judges on the target-model dev set (bootstrap 95% CIs),
     the refusal-substring baseline in the same pass, and Cohen's kappa between the two labelling passes."""
@@ -98,6 +103,11 @@ def eval_devset(
     from selfmoa.data.datadir import resolve_data_dir
     from selfmoa.judges.devset import DEFAULT_HELDOUT, agreement, evaluate_devset, load_devset, read_labels, resource_dir, summary
 
+    from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.outputs import check_output
+
+    if json_out is not None:
+        check_output(json_out, option="--json", inputs=[second_pass], overwrite=overwrite)
     dd = resolve_data_dir(data_dir)
     folder = folder or resource_dir()
     ds = load_devset(folder, heldout_sets=heldout_set or DEFAULT_HELDOUT, data_dir=dd)
@@ -137,7 +147,7 @@ def eval_devset(
     else:
         console.print(f"double labelling: {sp} not filled in yet (kappa not available)")
     if json_out:
-        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(json_out, json.dumps(result, indent=1) + "\n")
 
 
 def audit(

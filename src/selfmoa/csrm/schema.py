@@ -243,10 +243,12 @@ def dump_safety_config(cfg: SafetyConfiguration, path: str | Path) -> Path:
     p = Path(path)
     data = cfg.model_dump(mode="json", exclude_defaults=True)
     data.setdefault("categories", [c.model_dump(mode="json", exclude_defaults=True) for c in cfg.categories])
+    from selfmoa.store.atomic import atomic_write_text
+
     if p.suffix == ".json":
-        p.write_text(json.dumps(data, indent=2), "utf-8")
+        atomic_write_text(p, json.dumps(data, indent=2))
     else:
-        p.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+        atomic_write_text(p, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return p
 
 

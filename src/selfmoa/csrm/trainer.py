@@ -226,5 +226,7 @@ def train_csrm(
         "seconds": round(time.time() - t0, 1),
         "final_loss": history[-1]["loss"] if history else None,
     }
-    (out / META_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+    from selfmoa.store.atomic import atomic_write_json
+
+    atomic_write_json(out / META_FILE, meta)  # written last, whole: its presence marks a finished CSRM
     return TrainResult(out, len(history), time.time() - t0, history)

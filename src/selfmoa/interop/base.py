@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from selfmoa.data.taxonomy import infer_category, map_category
 from selfmoa.errors import SelfmoaError
@@ -137,23 +137,12 @@ def make_seed(
     )
 
 
-def write_seeds(seeds: list[Seed], out: Path | str, *, force: bool = False) -> Path:
+def write_seeds(seeds: list[Seed], out: Path | str, *, force: bool = False, inputs: Sequence[Path] = ()) -> Path:
     """Write seeds as JSONL (one :class:`Seed` per line, atomically). The file works as a prompt set:
     ``run.prompts: [that.jsonl]`` or ``selfmoa redteam ... --set redteam.seeds=[that.jsonl]``."""
-    import os
-    import tempfile
+    from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.store.outputs import check_output
 
-    out = Path(out)
-    if out.exists() and not force:
-        raise SelfmoaError(f"--out: {out} already exists; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".import-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for s in seeds:
-                fh.write(s.to_json() + "\n")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    out = check_output(Path(out), inputs=inputs, overwrite=force)
+    atomic_write_text(out, "".join(s.to_json() + "\n" for s in seeds))
     return out

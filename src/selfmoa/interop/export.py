@@ -162,12 +162,24 @@ def pairs_dataset(rows: list[dict[str, Any]]):
     return Dataset.from_list(rows, features=Features(feats))
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists():
-        if not force:
-            raise SelfmoaError(f"--out: {out} already exists; pass --force to replace it")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _prepare_out(out: Path, force: bool, run_dir: Path) -> None:
+    """Refuse an existing `out` without --overwrite, and any `out` that is one of the run's own files."""
+    from selfmoa.store.outputs import check_output
+
+    run_dir = Path(run_dir)
+    check_output(out, overwrite=force, folder=out.is_dir() or not out.suffix,
+                 inputs=[run_dir / "stages", run_dir / "manifest.json", run_dir / "ledger.json"])
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished `tmp` over `out`; an old folder is moved aside first and deleted only after the swap."""
+    if out.is_dir() and not out.is_symlink():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def export_pairs(
@@ -175,21 +187,22 @@ def export_pairs(
 ) -> int:
     """Write the run's pairs to `out`: a ``datasets`` folder (``load_from_disk``), or ``.parquet`` / ``.jsonl``."""
     out = Path(out)
+    _prepare_out(out, force, Path(run_dir))
     rows = pair_rows(load_run(run_dir), style=style, stage=stage)
     ds = pairs_dataset(rows)
-    _prepare_out(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
     try:
         suffix = out.suffix.lower()
         if suffix == ".parquet":
             ds.to_parquet(str(tmp / "data.parquet"))
-            os.replace(tmp / "data.parquet", out)
+            _replace(tmp / "data.parquet", out)
         elif suffix == ".jsonl":
             ds.to_json(str(tmp / "data.jsonl"), lines=True, force_ascii=False)
-            os.replace(tmp / "data.jsonl", out)
+            _replace(tmp / "data.jsonl", out)
         else:
             ds.save_to_disk(str(tmp / "ds"))
-            os.replace(tmp / "ds", out)
+            _replace(tmp / "ds", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return len(rows)
@@ -278,18 +291,12 @@ def judged_rows(run: RunRecords, *, stage: str | None = None) -> list[dict[str, 
 
 def export_judged(run_dir: Path | str, out: Path | str, *, stage: str | None = None, force: bool = False) -> int:
     """Write the run's judged responses to the JSONL file `out` (atomically)."""
+    from selfmoa.store.atomic import atomic_write_text
+
     out = Path(out)
+    _prepare_out(out, force, Path(run_dir))
     rows = judged_rows(load_run(run_dir), stage=stage)
-    _prepare_out(out, force)
-    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)
 
 

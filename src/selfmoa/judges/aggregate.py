@@ -144,7 +144,9 @@ class LabelModel:
 
     # -- storage ----------------------------------------------------------------
     def save(self, path: Path | str) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        from selfmoa.store.atomic import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: Path | str) -> "LabelModel":

@@ -70,18 +70,20 @@ class LinearHead:
 
     def save(self, path: Path | str) -> Path:
         """Write JSON, or safetensors when the path ends in ``.safetensors``."""
+        from selfmoa.store.atomic import atomic_path, atomic_write_text
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".safetensors":
             from safetensors.numpy import save_file
 
             meta = {k: v for k, v in asdict(self).items() if k not in ("coef", "intercept")}
-            save_file(
-                {"coef": np.asarray(self.coef, dtype=np.float32), "intercept": np.asarray(self.intercept, dtype=np.float32)},
-                str(path), metadata={"selfmoa_head": json.dumps(meta, separators=(",", ":"))},
-            )
+            with atomic_path(path) as tmp:
+                save_file(
+                    {"coef": np.asarray(self.coef, dtype=np.float32), "intercept": np.asarray(self.intercept, dtype=np.float32)},
+                    str(tmp), metadata={"selfmoa_head": json.dumps(meta, separators=(",", ":"))},
+                )
         else:
-            path.write_text(self.to_json() + "\n", encoding="utf-8")
+            atomic_write_text(path, self.to_json() + "\n")
         return path
 
     @classmethod
