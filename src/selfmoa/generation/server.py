@@ -5,12 +5,17 @@ temperature, top_p, max_tokens, seed, stop). Concurrent requests are micro-batch
 within ``batch_window`` seconds and share sampling parameters go through one batched ``generate`` call.
 The model runs in one worker thread, so the event loop keeps accepting requests while it works.
 
+With ``api_key`` every request needs ``Authorization: Bearer <key>`` (else HTTP 401). ``max_tokens`` above
+``max_tokens_limit`` and ``n`` above ``max_n`` are refused with HTTP 400 and a message, so one request cannot
+hold the model for minutes.
+
 Needs the optional extra ``selfmoa[server]`` (FastAPI + uvicorn).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +41,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
-    n: int = Field(1, ge=1, le=64)
+    n: int = Field(1, ge=1)
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int | None = Field(None, gt=0)
@@ -107,8 +112,15 @@ class MicroBatcher:
                         it.future.set_result(comps[k * n : (k + 1) * n])
 
 
-def create_app(generator, model_name: str, *, batch_window: float = 0.01, max_batch: int = 64):
-    """The FastAPI app serving `generator` under the model name `model_name`."""
+#: defaults of `selfmoa serve --max-tokens-limit` and `--max-n`
+MAX_TOKENS_LIMIT = 1024
+MAX_N = 16
+DEFAULT_MAX_TOKENS = 256
+
+
+def create_app(generator, model_name: str, *, batch_window: float = 0.01, max_batch: int = 64, api_key: str | None = None,
+               max_tokens_limit: int = MAX_TOKENS_LIMIT, max_n: int = MAX_N):
+    """The FastAPI app serving `generator` under the model name `model_name` (with `api_key`: Bearer auth)."""
     fastapi = check_dependencies()
     from contextlib import asynccontextmanager
 
@@ -124,8 +136,19 @@ def create_app(generator, model_name: str, *, batch_window: float = 0.01, max_ba
 
     app = fastapi.FastAPI(title="selfmoa serve", lifespan=lifespan)
 
-    def error(status: int, message: str, kind: str = "invalid_request_error"):
-        return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind}})
+    def error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None):
+        return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind}}, headers=headers)
+
+    if api_key:
+        expected = f"Bearer {api_key}".encode()
+
+        @app.middleware("http")
+        async def bearer_auth(request, call_next):
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return error(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                             "authentication_error", {"WWW-Authenticate": "Bearer"})
+            return await call_next(request)
 
     @app.get("/v1/models")
     async def models():
@@ -136,9 +159,15 @@ def create_app(generator, model_name: str, *, batch_window: float = 0.01, max_ba
         if req.model not in (None, model_name):
             return error(404, f"model '{req.model}' is not served here; this server serves '{model_name}'", "not_found_error")
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+        max_tokens = req.max_completion_tokens or req.max_tokens or min(DEFAULT_MAX_TOKENS, max_tokens_limit)
+        if max_tokens > max_tokens_limit:
+            return error(400, f"max_tokens={max_tokens} is over this server's limit of {max_tokens_limit} "
+                              f"(selfmoa serve --max-tokens-limit)")
+        if req.n > max_n:
+            return error(400, f"n={req.n} is over this server's limit of {max_n} (selfmoa serve --max-n)")
         try:
             sampling = SamplingConfig(
-                max_new_tokens=req.max_completion_tokens or req.max_tokens or 256,
+                max_new_tokens=max_tokens,
                 temperature=req.temperature,
                 top_p=req.top_p,
                 n=req.n,
@@ -198,13 +227,15 @@ def serve(
     batch_window: float = 0.01,
     max_batch: int = 64,
     sock=None,
+    **limits,
 ) -> None:
-    """Run the server in the foreground (blocks until interrupted). `sock`: an already bound socket."""
+    """Run the server in the foreground (blocks until interrupted). `sock`: an already bound socket; `limits`:
+    `api_key`, `max_tokens_limit`, `max_n` of :func:`create_app`."""
     check_dependencies()
     import uvicorn
 
     sock = sock or bind_socket(host, port)
-    app = create_app(generator, model_name, batch_window=batch_window, max_batch=max_batch)
+    app = create_app(generator, model_name, batch_window=batch_window, max_batch=max_batch, **limits)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
     try:
         server.run(sockets=[sock])
