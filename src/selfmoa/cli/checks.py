@@ -7,12 +7,18 @@ from __future__ import annotations
 
 
 def check_generation(cfg) -> None:
-    """The backend (and its extra), and for in-process backends the policy model: spec, config and tokenizer."""
+    """The backend (and its extra), and the policy: for in-process backends its spec, config and tokenizer load; for
+    the openai backend the server answers."""
     from selfmoa.generation import check_backend
-    from selfmoa.models.loader import check_loadable
 
     check_backend(cfg.generation.backend)  # names the extra to install (e.g. selfmoa[vllm]) before any folder exists
-    if cfg.generation.backend != "openai":
+    if cfg.generation.backend == "openai":
+        from selfmoa.generation.openai_backend import OpenAIGenerator
+
+        OpenAIGenerator(cfg.model, cfg.generation).check_reachable()
+    else:
+        from selfmoa.models.loader import check_loadable
+
         check_loadable(cfg.model)
 
 
@@ -39,23 +45,25 @@ def check_redteam(cfg) -> None:
 
 
 def check_loop(cfg) -> None:
-    """Everything `selfmoa run` reads: prompt sets, backend and model, red team, judges, evaluation plan."""
+    """Everything `selfmoa run` reads: judges, prompt sets, red team, evaluation plan, backend and model (the cheap
+    checks first, so a typo is reported in a second)."""
     from selfmoa.data.prompts import load_prompt_sets
     from selfmoa.eval.suite import eval_judge_specs, plan_eval
     from selfmoa.loop.runner import training_judge_specs
 
+    check_judges(training_judge_specs(cfg) + eval_judge_specs(cfg))
     if cfg.run.prompts:
         load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
-    check_generation(cfg)
     check_redteam(cfg)
-    check_judges(training_judge_specs(cfg) + eval_judge_specs(cfg))
     plan_eval(cfg)
+    check_generation(cfg)
 
 
 def check_eval(cfg):
     """`selfmoa eval run`: backend and model, evaluation judges; returns the evaluation plan."""
     from selfmoa.eval.suite import eval_judge_specs, plan_eval
 
-    check_generation(cfg)
     check_judges(eval_judge_specs(cfg))
-    return plan_eval(cfg)
+    plan = plan_eval(cfg)
+    check_generation(cfg)
+    return plan

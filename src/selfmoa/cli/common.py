@@ -29,6 +29,15 @@ def load(config: Optional[Path], overrides: Optional[list[str]]):
     return load_config(config, overrides or [])
 
 
+def check_run_folder(cfg) -> None:
+    """The run folder of `cfg` can be created or resumed (same config, files intact, not in use): a quick check
+    before the slower input checks, which changes nothing."""
+    from selfmoa.config import dump_config
+    from selfmoa.store.run import RunStore
+
+    RunStore.check(cfg.run.output_dir, cfg.run.name, dump_config(cfg))
+
+
 @contextmanager
 def run_folder(cfg) -> Iterator:
     """Create or reopen the run folder of `cfg` (inputs already checked) and hold its lock; when the block fails

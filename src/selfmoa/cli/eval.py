@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out, run_folder
+from selfmoa.cli.common import ConfigArg, SetOpt, check_run_folder, console, load, out, run_folder
 
 app = typer.Typer(
     help="""Evaluate a policy: unsafe rate on held-out attacks (under the evaluation and the training judges),
@@ -44,6 +44,7 @@ def run_cmd(
 
     overrides = list(set_ or []) + ([f"model.name_or_path={model}"] if model else [])
     cfg = load(config, overrides)
+    check_run_folder(cfg)
     plan = check_eval(cfg)
     with run_folder(cfg) as store:
         generator = make_generator(cfg)

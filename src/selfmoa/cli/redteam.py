@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out, run_folder
+from selfmoa.cli.common import ConfigArg, SetOpt, check_run_folder, console, load, out, run_folder
 
 app = typer.Typer(
     help="""Red-team a target: mutate and rewrite seed prompts, keep the attacks this model fails on, and make benign look-alikes.
@@ -37,8 +37,9 @@ def run_cmd(
     from selfmoa.redteam.round import report_markdown, run_from_config
 
     cfg = load(config, set_)
-    check_generation(cfg)  # validate before touching the run folder
-    check_redteam(cfg)
+    check_run_folder(cfg)
+    check_redteam(cfg)  # validate before touching the run folder
+    check_generation(cfg)
     with run_folder(cfg) as store:
         res = run_from_config(cfg, store, iteration=iteration, log=lambda m: console.print(f"[dim]redteam[/] {m}"))
     out.print(report_markdown(res.metrics, iteration), markup=False, highlight=False)

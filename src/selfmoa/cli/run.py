@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from selfmoa.cli.common import ConfigArg, SetOpt, console, load, out, run_folder
+from selfmoa.cli.common import ConfigArg, SetOpt, check_run_folder, console, load, out, run_folder
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         from selfmoa.loop.runner import run_loop
 
         cfg = load(config, set_)
+        check_run_folder(cfg)
         check_loop(cfg)
         with run_folder(cfg) as store:
             t0 = time.monotonic()
@@ -63,6 +64,7 @@ def register(app: typer.Typer) -> None:
         from selfmoa.loop.generate import generate_stage
 
         cfg = load(config, set_)
+        check_run_folder(cfg)
         # validate every input before the run folder is touched
         prompts = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
         check_generation(cfg)

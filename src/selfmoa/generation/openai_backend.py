@@ -89,6 +89,20 @@ class OpenAIGenerator:
             return []
         return _run_sync(self._generate(requests, sampling, on_batch))
 
+    def check_reachable(self) -> None:
+        """Fail now, with a one-line error, when nothing answers at `base_url` or it refuses the key (checked before a
+        run folder is created). Any HTTP answer other than 401/403 counts as reachable (not every server lists models)."""
+        import httpx
+
+        try:
+            resp = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=min(self.endpoint.timeout, 10.0))
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise SelfmoaError(f"generation.openai.base_url: cannot reach {self.url} "
+                               f"({self._redact(type(exc).__name__ + ': ' + str(exc))}); is the server running?") from None
+        if resp.status_code in (401, 403):
+            raise SelfmoaError(f"generation.openai.api_key_env: {self.url} refused the request (HTTP {resp.status_code}); "
+                               f"set the key in ${self.endpoint.api_key_env or 'the variable named by api_key_env'}")
+
     # -- internals -----------------------------------------------------------------------------------
     def _api_key(self) -> str | None:
         key = (os.environ.get(self.endpoint.api_key_env) or None) if self.endpoint.api_key_env else None

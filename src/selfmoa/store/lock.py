@@ -74,10 +74,7 @@ def acquire(root: Path, command: list[str] | None = None) -> RunLock:
         os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise SelfmoaError(f"cannot lock the run folder {root}: {exc.strerror or exc}") from None
-        who = _describe(holder) if holder else "another process"
-        raise SelfmoaError(
-            f"run folder {root} is in use by {who}; wait for it to finish (or stop it), or choose another run.name"
-        ) from None
+        raise SelfmoaError(_in_use(root, holder)) from None
     previous = _holder(fd)  # a holder that exited normally emptied the file: this one was killed
     cmd = command if command is not None else ["selfmoa", *sys.argv[1:]]
     me = {"pid": os.getpid(), "command": redact_text(" ".join(map(str, cmd))), "started": now_iso()}
@@ -86,6 +83,31 @@ def acquire(root: Path, command: list[str] | None = None) -> RunLock:
     lock = RunLock(root, fd, previous)
     _HELD[key] = lock
     return lock
+
+
+def check_free(root: Path) -> None:
+    """Raise the same one-line error as :func:`acquire` when another process holds `root`'s lock; changes nothing."""
+    path = Path(root) / LOCK_NAME
+    if held(root) is not None or not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # acquire() will report it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        holder = _holder(fd)
+        raise SelfmoaError(_in_use(Path(root), holder)) from None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _in_use(root: Path, holder: dict[str, Any]) -> str:
+    who = _describe(holder) if holder else "another process"
+    return f"run folder {root} is in use by {who}; wait for it to finish (or stop it), or choose another run.name"
 
 
 def held(root: Path) -> RunLock | None:

@@ -118,8 +118,14 @@ class RunStore:
         self.created: list[Path] = []  # folders this process made for the run (removed again by discard_if_unused)
 
     # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def check(cls, output_dir: Path, name: str, config: dict[str, Any]) -> None:
+        """Everything :meth:`create_or_resume` would refuse, checked without creating or locking anything: a folder
+        made with another config, a damaged manifest or ledger, a folder in use, an output dir that cannot be made."""
+        cls._check_reusable(Path(output_dir) / name, config_fingerprint(config), probe_lock=True)
+
     @staticmethod
-    def _check_reusable(root: Path, fp: str) -> None:
+    def _check_reusable(root: Path, fp: str, probe_lock: bool = False) -> None:
         """Raise unless `root` is absent, empty, or a readable run folder made with this config. Reads only."""
         if root.exists() and not root.is_dir():
             raise SelfmoaError(f"run folder {root} is a file; choose another run.name or run.output_dir")
@@ -135,6 +141,8 @@ class RunStore:
                     f"choose another run.name (--set run.name=...) or delete the folder"
                 )
             read_state(root / "ledger.json", required=False)
+            if probe_lock:
+                run_lock.check_free(root)
         elif any(p.name != run_lock.LOCK_NAME for p in root.iterdir()):
             raise SelfmoaError(f"{root} exists and is not a selfmoa run folder (no manifest.json); choose another run.name")
 
