@@ -1,8 +1,11 @@
-"""The closed loop end to end on a tiny random Llama: stages, records, resume after SIGKILL, report."""
+"""The closed loop end to end on a tiny random Llama: stages, records, report, and fault injection: SIGKILL at every
+stage of a two-iteration loop, a torn last line, a write failing with ENOSPC and a concurrent second run, after
+which the resumed run's records equal an uninterrupted run's."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -54,7 +57,7 @@ def stage_counts(run_dir: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("loop-ref")
-    cfg = tiny_loop_config(root / "cfg.yaml", tiny_model_dir, root / "runs")
+    cfg = tiny_loop_config(root / "cfg.yaml", tiny_model_dir, root / "runs", iterations=2)
     res = selfmoa("run", str(cfg))
     assert res.returncode == 0, res.stderr[-3000:]
     return root / "runs" / "loop", res
@@ -85,40 +88,139 @@ def test_loop_writes_every_stage_and_report(reference_run):
     assert "report:" in res.stdout
 
 
-def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ready():
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.02)
-    proc.wait()
-    return False
+# -- fault injection ------------------------------------------------------------------------------------------
+
+# Runs `selfmoa` with one fault injected from outside the product (no test hooks in selfmoa itself), chosen by
+# $SELFMOA_FAULT = MODE|TARGET|N:
+#   kill-after-write    SIGKILL right after the N-th (non-empty) batch of records reached TARGET (a stage file)
+#   torn                the N-th batch for TARGET is half written, then SIGKILL (a torn last line)
+#   enospc              the N-th batch for TARGET is half written, then the write fails with ENOSPC
+#   kill-before-complete SIGKILL when stage TARGET has all its records but is not yet marked complete
+#   kill-after-checkpoint SIGKILL once the trainer saved checkpoint N under a folder matching TARGET
+FAULT_BOOT = r"""
+import errno, os, signal, sys
+mode, target, nth = os.environ["SELFMOA_FAULT"].split("|")
+nth = int(nth)
+calls = [0]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+from selfmoa.store import jsonl, run as store_run
+if mode in ("kill-after-write", "torn", "enospc"):
+    orig_write = jsonl.JsonlWriter.write
+    def write(self, records):
+        records = list(records)
+        if not str(self.path).endswith(target) or not records:
+            return orig_write(self, records)
+        calls[0] += 1
+        if calls[0] != nth:
+            return orig_write(self, records)
+        if mode == "kill-after-write":
+            orig_write(self, records)
+            die()
+        real = os.write
+        def broken(fd, data):  # the batch's earlier lines and half of its last line reach the disk
+            data = bytes(data)
+            last = data.rfind(b"\n", 0, len(data) - 1) + 1
+            real(fd, data[: last + (len(data) - last) // 2])
+            if mode == "torn":
+                die()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.write = broken
+        try:
+            return orig_write(self, records)
+        finally:
+            os.write = real
+    jsonl.JsonlWriter.write = write
+elif mode == "kill-before-complete":
+    orig_complete = store_run.StageHandle.complete
+    def complete(self, **info):
+        if self.name == target:
+            die()
+        return orig_complete(self, **info)
+    store_run.StageHandle.complete = complete
+elif mode == "kill-after-checkpoint":
+    import transformers
+    orig_save = transformers.Trainer._save_checkpoint
+    def save(self, *a, **k):
+        out = orig_save(self, *a, **k)
+        if target in str(self.args.output_dir) and self.state.global_step >= nth:
+            die()
+        return out
+    transformers.Trainer._save_checkpoint = save
+sys.argv = ["selfmoa", *sys.argv[1:]]
+from selfmoa.cli.app import main
+main()
+"""
+
+# (stage of the loop, fault, target, n): every stage of both iterations is interrupted at least once
+FAULTS = [
+    ("eval 0", "kill-after-write", "iter0/eval/responses.jsonl", 1),
+    ("red team 1", "kill-after-write", "redteam/r1/responses.jsonl", 1),
+    ("red team 1", "torn", "redteam/r1/benign_responses.jsonl", 1),
+    ("sample 1", "kill-after-write", "iter1/samples.jsonl", 1),
+    ("judge 1", "enospc", "iter1/judgments.jsonl", 1),
+    ("pairs 1", "kill-before-complete", "iter1/pairs", 0),
+    ("train 1", "kill-after-checkpoint", "iter1/train", 1),
+    ("eval 1", "torn", "iter1/eval/responses.jsonl", 2),
+    ("red team 2", "kill-after-write", "redteam/r2/responses.jsonl", 1),
+    ("sample 2", "torn", "iter2/samples.jsonl", 1),
+    ("judge 2", "kill-after-write", "iter2/judgments.jsonl", 1),
+    ("pairs 2", "kill-before-complete", "iter2/pairs", 0),
+    ("train 2", "kill-before-complete", "iter2/train", 0),
+    ("eval 2", "kill-after-write", "iter2/eval/judgments.jsonl", 1),
+]
 
 
-def test_sigkill_at_several_stages_then_resume_gives_the_same_records(tmp_path, tiny_model_dir, reference_run):
+def records_by_stage(run_dir: Path) -> dict[str, list[str]]:
+    """Each stage file's records as sorted JSON lines (resumed stages append in another order); no duplicate ids."""
+    out = {}
+    for f in sorted((run_dir / "stages").rglob("*.jsonl")):
+        lines = [line for line in f.read_text().splitlines() if line.strip()]
+        ids = Counter(json.loads(line)["id"] for line in lines)
+        assert max(ids.values(), default=1) == 1, f"duplicate ids in {f}"
+        out[str(f.relative_to(run_dir / "stages"))] = sorted(lines)
+    return out
+
+
+def test_faults_at_every_stage_then_resume_give_the_uninterrupted_records(tmp_path, tiny_model_dir, reference_run):
     ref_dir, _ = reference_run
-    cfg = tiny_loop_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs")
+    cfg = tiny_loop_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs", iterations=2)
     run_dir = tmp_path / "runs" / "loop"
-    stages = run_dir / "stages"
-
-    def grew(rel: str):
-        return lambda: (stages / rel).exists() and (stages / rel).stat().st_size > 0
-
-    checkpoints = run_dir / "artifacts" / "iter1" / "train"
-    kill_points = [
-        grew("iter0/eval/responses.jsonl"),  # mid-generation
-        grew("redteam/r1/responses.jsonl"),  # red team
-        grew("iter1/samples.jsonl"),  # pair sampling
-        lambda: checkpoints.exists() and any(checkpoints.rglob("checkpoint-*")),  # training
-    ]
-    killed = 0
-    for ready in kill_points:
-        proc = subprocess.Popen([sys.executable, "-m", "selfmoa", "run", str(cfg), "--no-report"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        killed += _kill_when(proc, ready)
-    assert killed >= 3, "the run finished before it could be killed"
-    res = selfmoa("run", str(cfg))
+    lock = run_dir / "run.lock"
+    concurrent_checked = False
+    for where, mode, target, n in FAULTS:
+        env = {**os.environ, "SELFMOA_FAULT": f"{mode}|{target}|{n}"}
+        proc = subprocess.Popen([sys.executable, "-c", FAULT_BOOT, "run", str(cfg), "--no-report"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if not concurrent_checked and where == "sample 1":  # a second writer while this one runs
+            deadline = time.monotonic() + 300
+            while proc.poll() is None and time.monotonic() < deadline:
+                if lock.exists() and lock.read_text().strip() and json.loads(lock.read_text())["pid"] == proc.pid:
+                    break
+                time.sleep(0.05)
+            second = selfmoa("run", str(cfg), "--no-report")
+            assert second.returncode == 2 and f"in use by process {proc.pid}" in second.stderr, second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+            concurrent_checked = proc.poll() is None  # the first writer was still running: a real overlap
+        _, err = proc.communicate(timeout=900)
+        if mode == "enospc":
+            assert proc.returncode == 2, err[-3000:]
+            assert err.strip().splitlines()[-1].startswith("error: cannot write") and "No space left on device" in err
+        else:
+            assert proc.returncode == -signal.SIGKILL, f"{where}: {mode} {target} never fired: {err[-3000:]}"
+        if mode == "torn":  # the torn line is on disk until the resume cuts it off
+            assert not (run_dir / "stages" / target).read_bytes().endswith(b"\n"), where
+    assert concurrent_checked, "the concurrent second run was not tried while the first one ran"
+    res = selfmoa("run", str(cfg), "--no-report")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert stage_counts(run_dir) == stage_counts(ref_dir)
+    assert "took over the lock of process" in res.stderr  # the last holder was SIGKILLed: detected and taken over
+    got, want = records_by_stage(run_dir), records_by_stage(ref_dir)
+    assert list(got) == list(want)
+    for stage in want:
+        assert got[stage] == want[stage], f"{stage}: records differ from the uninterrupted run"
+    ledger = json.loads((run_dir / "ledger.json").read_text())
+    ref_ledger = json.loads((ref_dir / "ledger.json").read_text())
+    assert {k: (v["status"], v.get("records")) for k, v in ledger.items()} == \
+        {k: (v["status"], v.get("records")) for k, v in ref_ledger.items()}
+    n_records = sum(len(v) for v in want.values())
+    print(f"fault injection: {len(FAULTS)} faults ({sum(m != 'enospc' for _, m, _, _ in FAULTS)} SIGKILL points), "
+          f"{n_records} records in {len(want)} stages equal to the uninterrupted run")
