@@ -49,8 +49,10 @@ def check_loop(cfg) -> None:
     checks first, so a typo is reported in a second)."""
     from selfmoa.data.prompts import load_prompt_sets
     from selfmoa.eval.suite import eval_judge_specs, plan_eval
+    from selfmoa.generation import check_backend
     from selfmoa.loop.runner import training_judge_specs
 
+    check_backend(cfg.generation.backend)  # a missing extra first: it is what the user must fix before anything else
     check_judges(training_judge_specs(cfg) + eval_judge_specs(cfg))
     if cfg.run.prompts:
         load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
