@@ -195,7 +195,7 @@ def test_builtin_sets_shape():
         assert min(per_cat.values()) >= 8
         eval_per_cat = Counter(s.category for s in seeds if s.meta["split"] == "eval")
         assert set(eval_per_cat) == set(per_cat), "every category has held-out prompts"
-        assert 0.2 <= sum(eval_per_cat.values()) / len(seeds) <= 0.3
+        assert 0.2 <= sum(eval_per_cat.values()) / len(seeds) <= 0.35
     assert len(load_builtin("demo-helpful")) >= 40
     assert len(load_builtin("capability-text")) >= 30
     assert all(len(s.text.split()) >= 30 for s in load_builtin("capability-text"))
@@ -215,7 +215,11 @@ def test_builtin_files_have_the_documented_fields():
     for name in BUILTIN_SETS:
         text = (resources.files("selfmoa") / "resources" / "prompts" / f"{name}.jsonl").read_text(encoding="utf-8")
         for line in text.splitlines():
-            assert set(json.loads(line)) == {"id", "text", "category", "kind", "split", "source", "licence"}
+            row = json.loads(line)
+            # `contrast` (optional): the kind of look-alike a benign prompt is (XSTest's types: homonym, fiction, ...)
+            assert set(row) - {"contrast"} == {"id", "text", "category", "kind", "split", "source", "licence"}
+            if "contrast" in row:
+                assert row["kind"] == "benign" and row["contrast"].replace("_", "").isalpha()
 
 
 def test_builtin_text_is_original(data_dir):
@@ -232,7 +236,7 @@ def test_builtin_text_is_original(data_dir):
 def test_load_prompt_sets_builtin_and_dataset(data_dir):
     cfg = DataConfig(dir=data_dir)
     prompts = load_prompt_sets(["builtin:demo-harmful:eval", "dataset:harmbench:test", "eval:xstest-safe"], cfg)
-    assert len(prompts) == 28 + 320 + 250
+    assert len(prompts) == 112 + 320 + 250
     assert all(isinstance(p, Prompt) for p in prompts)
     assert prompts == load_prompt_sets(["builtin:demo-harmful:eval", "dataset:harmbench:test", "eval:xstest-safe"], cfg)
     p = prompts[0]
@@ -245,11 +249,11 @@ def test_load_prompt_sets_builtin_and_dataset(data_dir):
 
 def test_no_data_dir_falls_back_to_builtin():
     prompts = load_prompt_sets(["builtin:demo-harmful", "builtin:demo-benign"], DataConfig())
-    assert len(prompts) == 224 and {p.kind for p in prompts} == {"harmful", "benign"}
+    assert len(prompts) == 672 and {p.kind for p in prompts} == {"harmful", "benign"}
     pool = redteam_pool(None)
     assert {s.source for s in pool.seeds} == {"selfmoa"} and pool.templates == []
     assert {s.meta["split"] for s in pool.seeds} == {"train"}
-    assert len({s.category for s in pool.harmful}) == 14 and len(pool.benign) == 84
+    assert len({s.category for s in pool.harmful}) == 14 and len(pool.benign) == 224
     sets = available_eval_sets(None)
     assert sets["safety"] == ["demo-harmful-eval"] and sets["overrefusal"] == ["demo-benign-eval"]
     assert all(not EVAL_SETS[n].public for names in sets.values() for n in names)
@@ -343,7 +347,7 @@ def test_normalize_and_decontaminate_unit():
 def test_eval_sets_are_loadable(data_dir):
     sizes = {name: len(eval_set(name, data_dir)) for name in EVAL_SETS}
     assert sizes["harmbench-test"] == 320 and sizes["xstest-safe"] == 250 and sizes["jailbreakbench-benign"] == 100
-    assert sizes["demo-harmful-eval"] == 28
+    assert sizes["demo-harmful-eval"] == 112
 
 
 def test_nothing_from_an_eval_split_is_in_the_redteam_pool(pool, eval_seeds):
@@ -394,7 +398,7 @@ def test_cli_data_commands(data_dir):
     assert res.exit_code == 0, res.output
     assert "dataset:xstest:safe: 250 seeds" in res.output and "benign 250" in res.output
     res = runner.invoke(app, ["show", "builtin:demo-benign", "--n", "1"], env={"COLUMNS": "200"})
-    assert res.exit_code == 0 and "112 seeds" in res.output
+    assert res.exit_code == 0 and "336 seeds" in res.output
     res = runner.invoke(app, ["show", "nope", "--data-dir", str(data_dir)])
     assert isinstance(res.exception, SelfmoaError) and "unknown dataset 'nope'" in str(res.exception)
 

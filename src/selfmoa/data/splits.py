@@ -4,8 +4,8 @@ The held-out rule: nothing that selfmoa evaluates on may be used to red-team or 
 (:data:`EVAL_SETS`) are the HarmBench test split, StrongREJECT, SimpleSafetyTests, JailbreakBench harmful and
 benign, the XSTest safe prompts, MT-Bench and Vicuna-bench, and the eval splits of the project's own prompt sets.
 The red-team pool (:func:`redteam_pool`) draws on everything else (HarmBench val, AdvBench, Do-Not-Answer,
-refusal-direction-harmful, the XSTest unsafe contrasts, the in-the-wild templates, and the train splits of the
-project's sets) and is decontaminated against every evaluation set: a seed is dropped when its normalised text
+refusal-direction-harmful, the in-the-wild templates, and the train splits of the project's sets) and is
+decontaminated against every evaluation set and XSTest's unsafe contrasts (XSTest is evaluation-only): a seed is dropped when its normalised text
 equals an evaluation prompt's, or when the two are near-duplicates (word-set Jaccard similarity at or above
 ``threshold``; JailbreakBench re-words AdvBench and HarmBench behaviors slightly). Templates are dropped when
 they contain an evaluation prompt.
@@ -67,8 +67,10 @@ REDTEAM_SOURCES: tuple[tuple[str, str | None], ...] = (
     ("advbench", None),
     ("do-not-answer", None),
     ("refusal-direction-harmful", None),
-    ("xstest", "unsafe"),
 )
+#: (dataset, split) pairs that are evaluation-only although no suite reads them by default: XSTest's prompts and
+#: answers are never fitted on (its 200 unsafe contrasts are kept out of red teaming and training too)
+EVAL_ONLY: tuple[tuple[str, str | None], ...] = (("xstest", "unsafe"),)
 REDTEAM_TEMPLATES = "inthewild-jailbreak-templates"
 #: builtin sets whose train split feeds the pool (harmful seeds and benign look-alikes)
 REDTEAM_BUILTIN = ("demo-harmful", "demo-benign")
@@ -237,6 +239,9 @@ def all_eval_seeds(data_dir: Path | str | None = None, *, allow_hub: bool = Fals
             seeds.append(s)
             # later turns (MT-Bench) are evaluation text too
             seeds.extend(s.model_copy(update={"text": t}) for t in s.meta.get("turns", [])[1:])
+    for name, split in EVAL_ONLY:
+        if root is not None and is_available(name, root):
+            seeds.extend(load_dataset_records(name, root, split, allow_hub=allow_hub))
     return seeds
 
 
