@@ -91,6 +91,21 @@ def test_margin_reaches_the_loss(tiny_model_dir, tmp_path):
     assert got == pytest.approx(want, abs=1e-4)
 
 
+def test_nll_weight_adds_the_chosen_answers_nll_to_the_loss(tiny_model_dir, tmp_path):
+    """RPO: loss = preference loss + w * the chosen answer's per-token NLL (reported as nll/chosen)."""
+    from selfmoa.train.runner import build_trainer
+
+    rows = make_rows(10)
+    got = {}
+    for w in (0.0, 2.0):
+        model, tok = _load(tiny_model_dir)
+        cfg = TrainConfig(max_steps=1, nll_weight=w, eval_fraction=0.0, **FAST)
+        got[w] = build_trainer(model, tok, rows[:6], rows[6:], cfg, tmp_path / f"n{w}", "cpu").evaluate()
+    nll = got[0.0]["eval_nll/chosen"]
+    assert nll > 0.5 and got[2.0]["eval_nll/chosen"] == pytest.approx(nll, rel=1e-5)
+    assert got[2.0]["eval_loss"] == pytest.approx(got[0.0]["eval_loss"] + 2.0 * nll, rel=1e-4)
+
+
 def test_full_finetune_with_and_without_cached_reference(tiny_model_dir, tmp_path):
     for precompute in (True, False):
         model, tok = _load(tiny_model_dir)

@@ -34,6 +34,10 @@ class TrainConfig(Section):
     beta: float = Field(0.1, gt=0)
     margin_weight: float = Field(1.0, ge=0, description="w in -log sigmoid(beta * delta - w * margin)")
     modpo_weight: float = Field(0.5, gt=0, le=1, description="w_k of the pair-ordering objective in the scaled form")
+    nll_weight: float = Field(
+        0.0, ge=0, description="RPO: add this times the chosen answer's per-token NLL to the preference loss (keeps "
+        "the chosen answer likely instead of only lowering the rejected one; 0: off)"
+    )
     learning_rate: float = Field(5e-5, gt=0)
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")

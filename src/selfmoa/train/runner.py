@@ -206,6 +206,7 @@ def build_trainer(model, tokenizer, train_rows, eval_rows, cfg: TrainConfig, out
         loss_name=loss_name_for(cfg),
         loss_params=lp,
         group_by_length=cfg.group_by_length,
+        nll_weight=cfg.nll_weight,
     )
     quiet_trainer(trainer)
     return trainer

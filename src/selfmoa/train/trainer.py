@@ -45,10 +45,11 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
     _tag_names = ["trl", "dpo", "selfmoa", "modpo"]
 
     def __init__(self, *args, loss_name: str = "modpo", loss_params: LossParams | None = None,
-                 group_by_length: bool = False, **kwargs):
+                 group_by_length: bool = False, nll_weight: float = 0.0, **kwargs):
         self.loss_fn = get_loss(loss_name)
         self.loss_name = loss_name
         self.loss_params = loss_params or LossParams()
+        self.nll_weight = float(nll_weight)
         self.group_by_length = group_by_length
         super().__init__(*args, **kwargs)
         # Only per-token log-probs of the completions are needed: re-patch the fused head without the extra metric
@@ -108,6 +109,12 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
         margin = torch.zeros_like(pi_c) if margin is None else margin.to(pi_c.device, pi_c.dtype)
         per_pair = self.loss_fn(pi_c, pi_r, ref_c, ref_r, margin, self.loss_params)
         loss = per_pair.mean()
+        # RPO (Pang et al. 2024): + alpha * the chosen answer's per-token NLL, so DPO cannot lower the chosen answer
+        # along with the rejected one (likelihood displacement) and the chosen answer becomes what greedy decoding says
+        n_c = inputs["completion_mask"].chunk(2, dim=0)[0].sum(dim=1).clamp(min=1).to(pi_c.dtype)
+        nll_c = -(pi_c / n_c)
+        if self.nll_weight > 0:
+            loss = loss + self.nll_weight * nll_c.mean()
 
         with torch.no_grad():
             beta = self.loss_params.beta
@@ -122,6 +129,7 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
             m["kl_ref_policy"].append(gather(torch.cat([ref_c - pi_c, ref_r - pi_r])).mean().item())
             m["logps/chosen"].append(gather(pi_c).mean().item())
             m["logps/rejected"].append(gather(pi_r).mean().item())
+            m["nll/chosen"].append(gather(nll_c).mean().item())
         if return_outputs:
             return loss, {"logps": logps.detach()}
         return loss
