@@ -239,3 +239,46 @@ def test_prefill_persona_continues_the_prefix_on_tiny_model(tiny_model_dir):
     rendered = render_prompt(tok, prepare_messages(req.messages))
     assert rendered.endswith(prefix)
     assert rendered.startswith(render_prompt(tok, prepare_messages(req.messages[:-1])))
+
+
+def test_persona_max_sentences_and_max_new_tokens_shape_the_refusal_continuation():
+    """max_sentences cuts what the policy wrote after the prefix (0: the prefix alone); max_new_tokens reaches the
+    persona's request; both are part of the response id."""
+    from selfmoa.config.generation import SamplingConfig
+    from selfmoa.config.pairs import PersonaConfig
+    from selfmoa.generation.base import Completion
+    from selfmoa.prefs.sampling import keep_sentences, sample_for_pairs
+
+    assert keep_sentences(" It is illegal. Here is how: step 1. Step 2", 1) == " It is illegal."
+    assert keep_sentences(" It is illegal. Here is how", 2) == " It is illegal. Here is how"
+    assert keep_sentences("v1.2 is out! Yes", 1) == "v1.2 is out!" and keep_sentences("abc", 0) == ""
+
+    class Fake:
+        name, policy_id = "fake", "fake@0"
+
+        def __init__(self):
+            self.budgets = []
+
+        def generate(self, requests, sampling, on_batch=None):
+            self.budgets.append(sampling.max_new_tokens)
+            out = [Completion(r.id, i, " It could hurt people. I'm a helpful assistant. I'm here to help.",
+                              "length") for r in requests for i in range(sampling.n)]
+            if on_batch:
+                on_batch(out)
+            return out
+
+    prefix = "I'm sorry, but I can't help with that."
+    got = {}
+    for keep in (None, 0, 1):
+        gen = Fake()
+        cfg = PairsConfig(samples_per_prompt=2, max_new_tokens=40, include_no_persona=False, personas=[
+            PersonaConfig(name="cautious", response_prefix=prefix, max_new_tokens=12, max_sentences=keep),
+            PersonaConfig(name="plain")])
+        out = sample_for_pairs([HARM], gen, cfg, SamplingConfig())
+        assert gen.budgets == [12, 40]
+        got[keep] = next(r for r in out if r.meta["persona"] == "cautious")
+    assert got[None].text == prefix + " It could hurt people. I'm a helpful assistant. I'm here to help."
+    assert got[None].finish_reason == "length"
+    assert got[0].text == prefix and got[0].finish_reason == "stop"
+    assert got[1].text == prefix + " It could hurt people." and got[1].finish_reason == "stop"
+    assert len({r.id for r in got.values()}) == 3

@@ -24,6 +24,15 @@ class PersonaConfig(Section):
         description="the answer starts with this text and the policy continues it (an assistant prefill, e.g. the "
         "opening of a refusal); the prefix is part of the recorded response. Useful when the policy rarely refuses",
     )
+    max_new_tokens: int | None = Field(
+        None, gt=0, description="tokens this persona's answers may add (null: pairs.max_new_tokens); a short "
+        "continuation of a refusal prefix costs little"
+    )
+    max_sentences: int | None = Field(
+        None, ge=0, description="keep at most this many sentences the policy wrote after response_prefix (0: the "
+        "prefix alone; null: all). A 135M policy's continuation of a refusal drifts into boilerplate, which pairs "
+        "would then train as the chosen answer"
+    )
 
 
 def _default_personas() -> list[PersonaConfig]:
@@ -55,7 +64,7 @@ class PairsConfig(Section):
     personas: list[PersonaConfig] = Field(
         default_factory=_default_personas,
         description="used only while sampling: {name, system_prompt, response_prefix (an answer opening the policy "
-        "continues)}",
+        "continues), max_new_tokens, max_sentences (how much of the continuation to keep)}",
     )
     include_no_persona: bool = Field(True, description="also sample with no persona system prompt")
     min_gap: float = Field(0.1, ge=0, description="minimum score gap on the ordering objective")

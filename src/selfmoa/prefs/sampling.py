@@ -10,6 +10,7 @@ the persona, so the policy learns the preferred behaviour unprompted.
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 from selfmoa.config.generation import SamplingConfig
@@ -30,6 +31,19 @@ def persona_plan(cfg: PairsConfig) -> list[tuple[PersonaConfig, int]]:
     base, extra = divmod(k, len(personas))
     plan = [(p, base + (1 if i < extra else 0)) for i, p in enumerate(personas)]
     return [p for p in plan if p[1] > 0]
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def keep_sentences(text: str, n: int | None) -> str:
+    """The first `n` sentences of `text` (None: all of it; 0: nothing); whitespace at the ends dropped."""
+    if n is None:
+        return text
+    if n == 0:
+        return ""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[n - 1]].rstrip() if len(ends) >= n else text.rstrip()
 
 
 def pair_sampling(cfg: PairsConfig, base: SamplingConfig) -> SamplingConfig:
@@ -59,7 +73,11 @@ def sample_for_pairs(
     for spec, n in persona_plan(cfg):
         persona, system_prompt, prefix = spec.name, spec.system_prompt, spec.response_prefix or ""
         sampling = pair_sampling(cfg, base_sampling).model_copy(update={"n": n})
+        if spec.max_new_tokens:
+            sampling = sampling.model_copy(update={"max_new_tokens": spec.max_new_tokens})
         key = {**sampling.model_dump(exclude={"n"}), "persona": persona, **({"prefix": prefix} if prefix else {})}
+        if spec.max_sentences is not None:  # part of the id: a different cut is a different response
+            key["max_sentences"] = spec.max_sentences
         persona_meta = {"persona": persona, **({"prefix": prefix} if prefix else {})}
 
         def rid(p: Prompt, i: int, _key=key, _off=offset) -> str:
@@ -75,19 +93,25 @@ def sample_for_pairs(
                 msgs = [*msgs, Message(role="assistant", content=prefix)]
             requests.append(GenerationRequest(p.id, msgs))
 
-        def on_batch(batch: list[Completion], _key=key, _off=offset, _meta=persona_meta, _prefix=prefix) -> None:
+        def on_batch(batch: list[Completion], _key=key, _off=offset, _meta=persona_meta, _prefix=prefix,
+                     _keep=spec.max_sentences) -> None:
             recs = []
             for c in batch:
                 p = by_id[c.request_id]
+                text, finish = c.text, c.finish_reason
+                if _keep is not None:
+                    cut = keep_sentences(text, _keep)
+                    if cut != text:
+                        text, finish = (" " + cut.lstrip() if cut and text[:1].isspace() else cut), "stop"
                 recs.append(
                     Response(
                         id=Response.make_id(p.id, generator.policy_id, _off + c.sample_index, _key),
                         prompt_id=p.id,
                         policy=generator.policy_id,
                         sample_index=_off + c.sample_index,
-                        text=_prefix + c.text,
+                        text=_prefix + text,
                         sampling=_key,
-                        finish_reason=c.finish_reason,
+                        finish_reason=finish,
                         prompt_tokens=c.prompt_tokens,
                         completion_tokens=c.completion_tokens,
                         meta={**_meta, **({"error": c.error} if c.error else {})},
