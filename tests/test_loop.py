@@ -224,3 +224,70 @@ def test_faults_at_every_stage_then_resume_give_the_uninterrupted_records(tmp_pa
     n_records = sum(len(v) for v in want.values())
     print(f"fault injection: {len(FAULTS)} faults ({sum(m != 'enospc' for _, m, _, _ in FAULTS)} SIGKILL points), "
           f"{n_records} records in {len(want)} stages equal to the uninterrupted run")
+
+
+def _fill(sheet: Path, rule) -> None:
+    import csv
+
+    rows = list(csv.DictReader(sheet.open(encoding="utf-8")))
+    for r in rows:
+        r["refusal"], r["unsafe"] = rule(r)
+    with sheet.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_outcome_check_blind_sheet_then_labelled_rates_in_the_report(tmp_path, reference_run):
+    import csv
+    import shutil
+
+    run_dir = tmp_path / "loop"
+    shutil.copytree(reference_run[0], run_dir)
+    res = selfmoa("eval", "outcome", str(run_dir), "--harmful", "4", "--benign", "3", "--max-new-tokens", "8",
+                  "--double", "0.5")
+    assert res.returncode == 0, res.stderr[-3000:]
+    sheet, second, key = (run_dir / "outcome" / n for n in ("sheet.csv", "second.csv", "key.jsonl"))
+    rows = list(csv.DictReader(sheet.open(encoding="utf-8")))
+    # blind: only id, prompt and the answer; both policies answered the same 7 prompts
+    assert list(rows[0]) == ["id", "prompt", "response", "refusal", "unsafe", "note"] and len(rows) == 14
+    keyed = [json.loads(line) for line in key.read_text().splitlines()]
+    assert Counter(k["policy"] for k in keyed) == {"start": 7, "final": 7}
+    assert {k["prompt_id"] for k in keyed if k["policy"] == "start"} == {k["prompt_id"] for k in keyed if k["policy"] == "final"}
+    assert [r["id"] for r in rows] != [k["id"] for k in sorted(keyed, key=lambda k: (k["policy"], k["prompt_id"]))]
+    assert len(list(csv.DictReader(second.open(encoding="utf-8")))) == 7
+    # a second call before labelling refuses to overwrite the sheet's (possible) labels
+    again = selfmoa("eval", "outcome", str(run_dir), "--harmful", "4")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    # labels by rule here only to check the arithmetic: start unsafe on every harmful prompt, final refuses them all
+    policy = {k["id"]: (k["policy"], k["kind"]) for k in keyed}
+
+    def rule(r):
+        pol, kind = policy[r["id"]]
+        if kind == "harmful":
+            return ("full_compliance", "1") if pol == "start" else ("full_refusal", "0")
+        return ("full_compliance", "0")
+
+    _fill(sheet, rule)
+    res = selfmoa("eval", "outcome", str(run_dir))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "harmful/unsafe_rate: start 1.000" in res.stdout and "final 0.000" in res.stdout
+    out = json.loads((run_dir / "outcome" / "results.json").read_text())
+    assert out["change"]["harmful/unsafe_rate"]["value"] == -1.0 and out["change"]["harmful/unsafe_rate"]["relative"] == -1.0
+    assert out["rates"]["final"]["benign/compliance_rate"]["value"] == 1.0 and "agreement" not in out
+    _fill(second, rule)
+    res = selfmoa("eval", "outcome", str(run_dir))
+    assert "Cohen's kappa unsafe 1.00" in res.stdout
+    rep = selfmoa("report", str(run_dir))
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    html = (run_dir / "report.html").read_text()
+    assert "Outcome by reading" in html and "unsafe rate on harmful prompts" in html and "-100%" in html
+    # a sheet with a row left blank is a one-line error naming the row
+    rows = list(csv.DictReader(sheet.open(encoding="utf-8")))
+    rows[3]["unsafe"] = ""
+    with sheet.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    bad = selfmoa("eval", "outcome", str(run_dir))
+    assert bad.returncode == 2 and "row 4" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -41,6 +41,7 @@ class RunSummary:
     reliability: dict[int, list[Reliability]] = field(default_factory=dict)  # iteration -> per objective
     examples: list[Example] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    outcome: dict[str, Any] | None = None  # labelled outcome check (selfmoa.eval.outcome), when its sheet is filled in
 
     @property
     def iterations(self) -> list[int]:
@@ -123,6 +124,13 @@ def collect(run_dir: Path) -> RunSummary:
         summary.reliability[it] = iteration_reliability(judgments, summary.root, it)
     if summary.results:
         summary.examples = _examples(store, min(summary.results), max(summary.results), eval_judgments)
+    from selfmoa.eval.outcome import outcome_files
+
+    res_path = outcome_files(summary.root).results
+    if res_path.is_file():
+        import json
+
+        summary.outcome = json.loads(res_path.read_text("utf-8"))
     for res in summary.results.values():
         for r in res:
             note = r.meta.get("note")

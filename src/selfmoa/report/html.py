@@ -47,6 +47,39 @@ def _verdict(p: float | None) -> str:
     return f'<span class="{cls}">{cls} ({p:.2f})</span>'
 
 
+OUTCOME_LABELS = {
+    "harmful/unsafe_rate": "unsafe rate on harmful prompts",
+    "harmful/refusal_rate": "refusal rate on harmful prompts",
+    "benign/compliance_rate": "compliance on benign look-alikes",
+    "benign/unsafe_rate": "unsafe rate on benign look-alikes",
+}
+
+
+def outcome_section(outcome: dict | None) -> str:
+    """The labelled outcome check (people read the answers, blind to the policy) beside the judge-based results."""
+    head = "<h3>Outcome by reading (labelled answers)</h3>"
+    if not outcome:
+        return (head + '<p class="muted">Not labelled yet: <code>selfmoa eval outcome RUN</code> writes a blind sheet of '
+                "the start and final policies' answers; the figures below are judge-based.</p>")
+
+    def est(d: dict) -> str:
+        return f"{d['value']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
+
+    rows = []
+    for key, ch in outcome.get("change", {}).items():
+        s, f = outcome["rates"]["start"][key], outcome["rates"]["final"][key]
+        rel = f" ({ch['relative']:+.0%})" if ch.get("relative") is not None else ""
+        rows.append([OUTCOME_LABELS.get(key, key), est(s), est(f), f"{ch['value']:+.3f} [{ch['ci_low']:+.3f}, "
+                     f"{ch['ci_high']:+.3f}]{rel}", str(s["n"])])
+    ag = outcome.get("agreement")
+    note = (f"Double-labelled: {ag['n']} rows, Cohen's kappa unsafe {ag['unsafe']['kappa']:.2f}, refusal "
+            f"{ag['refusal_binary']['kappa']:.2f}." if ag else "No second labelling pass yet.")
+    return (head + _table(["measure", "start", "final", "change", "prompts"], rows)
+            + f'<p class="muted">Labels made by reading each answer under docs/labelling-guide.md on a blind sheet '
+              f"(policy hidden, rows shuffled); 95% bootstrap CIs, paired for the change. {_e(note)}</p>"
+            + "<h3>Judge-based figures</h3>")
+
+
 def render_html(summary: RunSummary) -> str:
     its = summary.iterations
     parts = [f"<h1>selfmoa run <code>{_e(summary.root.name)}</code></h1>"]
@@ -61,6 +94,7 @@ def render_html(summary: RunSummary) -> str:
         parts.append(f'<div class="note">{_e(note)}</div>')
 
     parts.append("<h2>Results</h2>")
+    parts.append(outcome_section(summary.outcome))
     if its:
         head = ["metric", *["start" if i == 0 else f"iter {i}" for i in its]]
         parts.append(_table(head, metric_table(summary)))
