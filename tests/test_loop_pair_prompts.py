@@ -47,3 +47,14 @@ def test_a_short_side_leaves_its_places_to_the_other():
     out = _capped_mix({"attacks": _prompts("att", 3, "harmful"), "regression": [], "benign": _prompts("ben", 50, "benign"),
                        "configured": []}, 20, 0.5)
     assert len(out) == 20 and sum(p.kind == "harmful" for p in out) == 3
+
+
+def test_each_iteration_takes_a_different_part_of_the_configured_sets():
+    from selfmoa.loop.runner import iteration_order
+
+    configured = _prompts("cfg", 60, "harmful")
+    one, two = iteration_order(configured, 0, 1), iteration_order(configured, 0, 2)
+    assert sorted(p.id for p in one) == sorted(p.id for p in configured)  # a permutation
+    assert one == iteration_order(configured, 0, 1)  # seeded: a resumed run picks the same
+    first = lambda ps: {p.id for p in _capped_mix({"attacks": [], "regression": [], "benign": [], "configured": ps}, 20, 0.0)}
+    assert len(first(one) & first(two)) < 15

@@ -75,6 +75,7 @@ def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attack
             earlier += [p.model_copy(update={"meta": {**p.meta, "regression_from": k}})
                         for p in store.read(f"redteam/r{k}/attacks", Prompt)]
     configured = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts) if cfg.run.prompts else []
+    configured = iteration_order(configured, cfg.run.seed, iteration)
     held_out = {_normal(p.text) for ps in plan.prompts.values() for p in ps}
     groups = {"attacks": attacks, "regression": earlier, "benign": benign, "configured": configured}
     cap = cfg.run.max_pair_prompts
@@ -90,6 +91,16 @@ def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attack
     if cap is None or sum(map(len, clean.values())) <= cap:
         return [p for ps in clean.values() for p in ps]
     return _capped_mix(clean, cap, cfg.run.benign_pair_share)
+
+
+def iteration_order(prompts: list[Prompt], seed: int, iteration: int) -> list[Prompt]:
+    """The configured prompts in an order of their own per iteration (seeded), so that under run.max_pair_prompts
+    each iteration samples a different part of the sets instead of the same first ones."""
+    import random
+
+    out = list(prompts)
+    random.Random(f"pair-prompts:{seed}:{iteration}").shuffle(out)
+    return out
 
 
 def _round_robin(groups: list[list[Prompt]], n: int) -> list[Prompt]:
