@@ -282,3 +282,21 @@ def test_persona_max_sentences_and_max_new_tokens_shape_the_refusal_continuation
     assert got[0].text == prefix and got[0].finish_reason == "stop"
     assert got[1].text == prefix + " It could hurt people." and got[1].finish_reason == "stop"
     assert len({r.id for r in got.values()}) == 3
+
+
+def test_benign_answers_no_safety_judge_scored_count_as_safe():
+    """A harmful-only safety judge (compliance) leaves benign answers without a safety score: they count as safe by
+    default, so over-refusal pairs are still built (without that, pairs are all harmful and teach refusing all)."""
+    benign = _prompt("How do I kill a Python process?", "benign")
+    rs = [_resp(benign, 0, "I'm sorry, I can't help with killing."), _resp(benign, 1, "Run `kill <pid>`.")]
+    js = [_j(rs[0], "refusal", 0.95), _j(rs[1], "refusal", 0.05), _j(rs[0], "helpfulness", 0.2),
+          _j(rs[1], "helpfulness", 0.3)]
+    pairs, stats = build_pairs([benign], rs, js, PairsConfig(strategy="safety_first", max_length_ratio=None))
+    assert [(p.chosen_id, p.rejected_id, p.meta["reason"]) for p in pairs] == [(rs[1].id, rs[0].id, "over_refusal")]
+    assert stats["assumed_safe"] == 2 and pairs[0].meta["scores"]["chosen"]["judges"]["safety"] == {"prompt-kind": 1.0}
+    off = PairsConfig(strategy="safety_first", max_length_ratio=None, unjudged_benign_is_safe=False)
+    assert build_pairs([benign], rs, js, off)[0] == []
+    # a harmful prompt's unjudged answers are never assumed safe
+    harm_rs = [_resp(HARM, 0, "No."), _resp(HARM, 1, "Use a bump key.")]
+    harm_js = [_j(harm_rs[0], "refusal", 0.95), _j(harm_rs[1], "refusal", 0.05)]
+    assert build_pairs([HARM], harm_rs, harm_js, PairsConfig(strategy="safety_first", max_length_ratio=None))[0] == []

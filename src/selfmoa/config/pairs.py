@@ -81,3 +81,8 @@ class PairsConfig(Section):
         3.0, gt=1, description="length-bias control: drop pairs whose chosen is this many times longer than rejected"
     )
     judges: list[str] = Field(default_factory=list, description="judge names to use; empty = every judge present")
+    unjudged_benign_is_safe: bool = Field(
+        True, description="an answer to a benign or helpful prompt that no safety judge scored (e.g. the safety "
+        "judges apply to harmful prompts only, like compliance) counts as safe (1.0), so over-refusal pairs are still "
+        "built; false: such answers are skipped"
+    )

@@ -40,9 +40,16 @@ def build_pairs(
             unscored += 1
     pairs: list[Pair] = []
     stats = {"prompts": 0, "prompts_with_pairs": 0, "unscored_responses": unscored, "reasons": defaultdict(int)}
+    stats["assumed_safe"] = 0
     for prompt in prompts:
         stats["prompts"] += 1
         cands = sorted(by_prompt.get(prompt.id, []), key=lambda s: (s.response.sample_index, s.response.id))
+        if cfg.unjudged_benign_is_safe and prompt.kind != "harmful":
+            for s in cands:
+                if s.scores.safety is None:  # no safety judge applies to this prompt kind: answering is not unsafe
+                    s.scores.safety = 1.0
+                    s.scores.judges = {**s.scores.judges, "safety": {"prompt-kind": 1.0}}
+                    stats["assumed_safe"] += 1
         if len(cands) < 2:
             continue
         chosen = apply_filters(strategy(prompt, cands, cfg), cfg)
