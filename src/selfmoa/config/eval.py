@@ -20,11 +20,13 @@ def _greedy() -> SamplingConfig:
 class EvalJudgesConfig(Section):
     safety: list[JudgeSpec] = Field(
         default_factory=lambda: [JudgeSpec(name="compliance")],
-        description="held-out unsafe-rate judges; the first is primary (default: compliance = not refused, by the "
-        "refusal classifier, a different judge from the training safety judge)",
+        description="held-out unsafe-rate judges; the first is primary (default: compliance = a harmful prompt not "
+        "refused, by the refusal classifier; the best measured on the target's own answers, docs/judges.md)",
     )
     refusal: list[JudgeSpec] = Field(
-        default_factory=lambda: [JudgeSpec(name="refusal-classifier")], description="over-refusal judges (first is primary)"
+        default_factory=lambda: [JudgeSpec(name="refusal-patterns")],
+        description="over-refusal judges (first is primary; default: refusal-patterns, which unlike refusal-classifier "
+        "does not count off-topic rambling as refusal)"
     )
     helpfulness: list[JudgeSpec] = Field(
         default_factory=lambda: [JudgeSpec(name="relevance")], description="helpfulness judges (first is primary)"

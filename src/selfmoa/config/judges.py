@@ -38,11 +38,19 @@ class AggregateConfig(Section):
 
 
 class JudgesConfig(Section):
-    safety: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec(name="harm-classifier")])
+    # Chosen by F1 on the held-out part of the target-model dev set (the embedded model's own answers, labelled by
+    # reading) against the two trivial baselines, and on the human-labelled big-model sets (docs/judges.md,
+    # "Default judges"): harm-classifier (0.538) and refusal-classifier (0.342) score below the baselines there.
+    safety: list[JudgeSpec] = Field(
+        default_factory=lambda: [JudgeSpec(name="compliance")],
+        description="training safety judges (default: compliance, harmful prompts only; answers to benign prompts "
+        "count as safe, pairs.unjudged_benign_is_safe)",
+    )
     helpfulness: list[JudgeSpec] = Field(default_factory=list)
-    # the best measured judges, shipped and offline (docs/judges.md); adding refusal-patterns as a second
-    # vote lowered held-out XSTest accuracy under the unsupervised label model (0.941 -> 0.886)
-    refusal: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec(name="refusal-classifier")])
+    refusal: list[JudgeSpec] = Field(
+        default_factory=lambda: [JudgeSpec(name="refusal-patterns")],
+        description="training refusal judges (default: refusal-patterns, XSTest's notion of refusal)",
+    )
     aggregate: AggregateConfig = Field(default_factory=AggregateConfig)
     batch_size: int = Field(64, ge=1)
     max_chars: int = Field(8000, ge=100, description="responses longer than this are truncated (flag 'truncated')")
