@@ -300,3 +300,10 @@ def test_benign_answers_no_safety_judge_scored_count_as_safe():
     harm_rs = [_resp(HARM, 0, "No."), _resp(HARM, 1, "Use a bump key.")]
     harm_js = [_j(harm_rs[0], "refusal", 0.95), _j(harm_rs[1], "refusal", 0.05)]
     assert build_pairs([HARM], harm_rs, harm_js, PairsConfig(strategy="safety_first", max_length_ratio=None))[0] == []
+
+
+def test_empty_answers_never_enter_a_pair():
+    benign = _prompt("How do I kill a Python process?", "benign")
+    rs, js = _scored(benign, [("", 1.0, 0.0, 1.0), ("Run `kill <pid>`.", 1.0, 0.3, 0.05)])
+    pairs, stats = build_pairs([benign], rs, js, PairsConfig(strategy="safety_first", max_length_ratio=None))
+    assert pairs == [] and stats["unscored_responses"] == 1

@@ -34,7 +34,7 @@ def build_pairs(
     by_prompt: dict[str, list[Scored]] = defaultdict(list)
     unscored = 0
     for r in responses:
-        if r.id in scores and r.finish_reason != "error":
+        if r.id in scores and r.finish_reason != "error" and r.text.strip():  # an empty answer cannot be trained on
             by_prompt[r.prompt_id].append(Scored(r, scores[r.id]))
         else:
             unscored += 1
