@@ -153,6 +153,9 @@ def make_audit(
     if not specs:
         raise SelfmoaError("judge audit: no judges (configure judges.safety / judges.refusal in the run or pass --judge)")
     all_prompts = _run_prompts(store, prompts)
+    from selfmoa.store import lock as run_lock
+
+    store.lock = run_lock.acquire(store.root)  # the audit's answers are stages of the run: one writer at a time
     k = pool or max(4 * n, n)
     chosen_prompts = random.Random(seed).sample(all_prompts, min(k, len(all_prompts)))
     gen = get_backend("hf")(ModelConfig(name_or_path=str(ckpt)), GenerationConfig(batch_size=batch_size, progress=False))

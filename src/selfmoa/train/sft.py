@@ -19,6 +19,7 @@ from pathlib import Path
 
 from selfmoa.config.train import TrainConfig
 from selfmoa.errors import SelfmoaError
+from selfmoa.store.atomic import atomic_write_text
 from selfmoa.train.data import split_rows
 from selfmoa.train.runner import (
     TrainResult,
@@ -56,7 +57,7 @@ def _sft_trainer_class():
             out = Path(output_dir or self.args.output_dir)
             (out / TRAINING_ARGS_NAME).unlink(missing_ok=True)
             if self.args.should_save:
-                (out / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+                atomic_write_text(out / "training_args.json", self.args.to_json_string())
 
     return SafeSFTTrainer
 

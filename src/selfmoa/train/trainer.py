@@ -24,6 +24,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
+from selfmoa.store.atomic import atomic_write_text
 from selfmoa.train.batching import LengthBucketSampler, length_order, pair_lengths
 from selfmoa.train.lm_head import add_completion_lm_head
 from selfmoa.train.losses import LossParams, get_loss
@@ -78,7 +79,7 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
         out = Path(output_dir or self.args.output_dir)
         (out / TRAINING_ARGS_NAME).unlink(missing_ok=True)
         if self.args.should_save:
-            (out / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+            atomic_write_text(out / "training_args.json", self.args.to_json_string())
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
