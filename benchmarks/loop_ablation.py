@@ -146,16 +146,13 @@ def select_prompts(prompts: list[Prompt], n: int | None, benign_share: float, se
 
 
 def trim_refusal(text: str, mode: str) -> str:
-    """The chosen refusal as sampled (full), its opening only (prefix), or the opening plus one sentence."""
+    """The chosen refusal as sampled (full), its opening only (prefix), or the opening plus one sentence; the same cut
+    as ``pairs.personas[].max_sentences`` (0 / 1) makes while sampling."""
+    from selfmoa.prefs.sampling import keep_sentences
+
     if mode == "full" or not text.startswith(REFUSAL):
         return text
-    if mode == "prefix":
-        return REFUSAL
-    rest = text[len(REFUSAL):]
-    import re
-
-    m = re.search(r"[.!?](\s|$)", rest.strip())
-    return REFUSAL + (" " + rest.strip()[: m.end()].strip() if m else "")
+    return REFUSAL + keep_sentences(text[len(REFUSAL):], 0 if mode == "prefix" else 1)
 
 
 def cmd_variant(args) -> None:
@@ -260,19 +257,23 @@ def logprob_moves(cfg, dev: list[Prompt], base: list[Response], policy) -> dict:
     from selfmoa.models.loader import clear_model_cache
 
     by = {r.prompt_id: r.text for r in base}
-    out = {}
+    groups = {}
     for k in ("harmful", "benign"):
         ps = [p for p in dev if p.kind == k][:40]
-        rows = [(p, by[p.id]) for p in ps if by[p.id].strip()] + [(p, REFUSAL) for p in ps]
-        clear_model_cache()
-        before = score(cfg.model, rows)
-        clear_model_cache()
-        after = score(policy, rows)
-        n = len(rows) - len(ps)
-        d = [a - b for a, b in zip(after, before)]
-        out[f"dlogp_greedy:{k}"] = round(sum(d[:n]) / max(n, 1), 3)
-        out[f"dlogp_refusal:{k}"] = round(sum(d[n:]) / max(len(ps), 1), 3)
+        groups[k] = ([(p, by[p.id]) for p in ps if by[p.id].strip()], [(p, REFUSAL) for p in ps])
+    rows = [r for greedy_rows, refusal_rows in groups.values() for r in greedy_rows + refusal_rows]
     clear_model_cache()
+    before = score(cfg.model, rows)  # each model loaded once for all rows
+    clear_model_cache()
+    after = score(policy, rows)
+    clear_model_cache()
+    d = iter(a - b for a, b in zip(after, before))
+    out = {}
+    for k, (greedy_rows, refusal_rows) in groups.items():
+        g = [next(d) for _ in greedy_rows]
+        r = [next(d) for _ in refusal_rows]
+        out[f"dlogp_greedy:{k}"] = round(sum(g) / max(len(g), 1), 3)
+        out[f"dlogp_refusal:{k}"] = round(sum(r) / max(len(r), 1), 3)
     return out
 
 

@@ -37,30 +37,17 @@ POLICIES = ("start", "final")
 @dataclass(frozen=True)
 class OutcomeFiles:
     folder: Path
-
-    @property
-    def sheet(self) -> Path:
-        return self.folder / "sheet.csv"
-
-    @property
-    def second(self) -> Path:
-        return self.folder / "second.csv"
-
-    @property
-    def key(self) -> Path:
-        return self.folder / "key.jsonl"
-
-    @property
-    def meta(self) -> Path:
-        return self.folder / "outcome.json"
-
-    @property
-    def results(self) -> Path:
-        return self.folder / "results.json"
+    sheet: Path  # the blind sheet to label
+    second: Path  # the double-labelling share
+    key: Path  # which policy, set and prompt kind each row is (read only when scoring)
+    meta: Path
+    results: Path
 
 
 def outcome_files(run_root: Path) -> OutcomeFiles:
-    return OutcomeFiles(Path(run_root) / "outcome")
+    folder = Path(run_root) / "outcome"
+    return OutcomeFiles(folder, folder / "sheet.csv", folder / "second.csv", folder / "key.jsonl",
+                        folder / "outcome.json", folder / "results.json")
 
 
 def _sample(prompts: list, n: int | None, seed: int) -> list:
