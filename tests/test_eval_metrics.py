@@ -53,3 +53,28 @@ def test_mean_token_nll_matches_unbatched(tiny_model_dir):
     assert np.allclose(batched, single, atol=1e-4)
     assert all(v > 0 for v in batched)
     assert lm.tokenizer.padding_side == "left"  # restored
+
+
+def test_suite_budget_is_spread_over_sets_and_small_sets_leave_the_rest():
+    from selfmoa.eval.suite import spread_budget
+
+    assert spread_budget([300, 100, 100, 100], 128) == [32, 32, 32, 32]
+    assert spread_budget([10, 100], 64) == [10, 54]
+    assert spread_budget([112], 128) == [112]
+    assert spread_budget([3, 3], None) == [3, 3]
+
+
+def test_suite_budget_decides_how_many_held_out_prompts_each_suite_uses(monkeypatch):
+    from selfmoa.config import load_config
+    from selfmoa.eval.suite import plan_eval
+
+    monkeypatch.delenv("SELFMOA_DATA_DIR", raising=False)  # the project's own sets: 112 harmful, 112 benign, 36 helpful
+    plain = plan_eval(load_config(overrides=["eval.max_prompts_per_set=32"]))
+    budget = plan_eval(load_config(overrides=["eval.max_prompts_per_suite={safety: 100, overrefusal: 20}"]))
+    whole = plan_eval(load_config())
+    assert len(plain.prompts["safety"]) == 32
+    assert len(budget.prompts["safety"]) == 100
+    assert len(budget.prompts["overrefusal"]) == 20
+    assert len(budget.prompts["helpfulness"]) == len(whole.prompts["helpfulness"]) == 36
+    with pytest.raises(Exception, match="max_prompts_per_suite"):
+        load_config(overrides=["eval.max_prompts_per_suite={safty: 10}"])

@@ -6,7 +6,7 @@ the judge that built its training pairs is caught by a different one (the report
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from selfmoa.config.base import Section
 from selfmoa.config.generation import SamplingConfig
@@ -52,11 +52,27 @@ class EvalConfig(Section):
     )
     capability_sets: list[str] | None = Field(None, description="log-likelihood text sets (null: capability-text-eval)")
     max_prompts_per_set: int | None = Field(None, gt=0, description="cap per set, stratified by category (quick runs)")
+    max_prompts_per_suite: dict[str, int] = Field(
+        default_factory=dict,
+        description="prompt budget per suite (e.g. {safety: 128}), spread evenly over the suite's sets; a set with "
+        "fewer prompts than its share leaves the rest to the others (so one small fallback set still gets the budget)",
+    )
     max_prompt_chars: int | None = Field(
         None, gt=0, description="skip held-out prompts longer than this (e.g. HarmBench contextual behaviours with long "
         "documents, whose prefill dominates CPU runs); the count skipped is recorded in the eval stage"
     )
     sampling: SamplingConfig = Field(default_factory=_greedy, description="answer sampling for evaluation (greedy)")
+
+    @field_validator("max_prompts_per_suite")
+    @classmethod
+    def _suite_budgets(cls, v: dict[str, int]) -> dict[str, int]:
+        suites = ("safety", "overrefusal", "helpfulness", "capability")
+        for name, n in v.items():
+            if name not in suites:
+                raise ValueError(f"unknown suite '{name}'; expected one of {', '.join(suites)}")
+            if n <= 0:
+                raise ValueError(f"budget of '{name}' must be a positive integer, got {n}")
+        return v
     judges: EvalJudgesConfig = Field(default_factory=EvalJudgesConfig)
     win_rate: bool = Field(True, description="pairwise helpfulness win rate of each iteration against the start model")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")

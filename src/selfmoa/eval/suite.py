@@ -56,6 +56,30 @@ def _wanted_purposes(cfg: SelfmoaConfig) -> list[str]:
     return out
 
 
+def spread_budget(sizes: list[int], budget: int | None) -> list[int]:
+    """Split `budget` prompts evenly over sets of the given sizes; a set smaller than its share keeps all it has and
+    leaves the rest to the others (water-filling). No budget: every set whole."""
+    if budget is None:
+        return list(sizes)
+    shares = [0] * len(sizes)
+    open_ = [i for i in range(len(sizes))]
+    left = budget
+    while open_ and left > 0:
+        each, extra = divmod(left, len(open_))
+        still = []
+        for k, i in enumerate(open_):
+            want = each + (1 if k < extra else 0)
+            take = min(want, sizes[i] - shares[i])
+            shares[i] += take
+            left -= take
+            if shares[i] < sizes[i]:
+                still.append(i)
+        if len(still) == len(open_):
+            break
+        open_ = still
+    return shares
+
+
 def plan_eval(cfg: SelfmoaConfig) -> EvalPlan:
     """Which held-out sets each suite uses (configured, else the public sets at hand, else the project's own)."""
     from selfmoa.data.prompts import seed_to_prompt, stratified_limit
@@ -76,8 +100,12 @@ def plan_eval(cfg: SelfmoaConfig) -> EvalPlan:
         plan.sets[purpose] = list(names)
         plan.public[purpose] = all(EVAL_SETS[n].public for n in names)
         prompts: list[Prompt] = []
-        for n in names:
-            seeds = stratified_limit(eval_set(n, cfg.data.dir, allow_hub=cfg.data.allow_hub), cfg.eval.max_prompts_per_set)
+        loaded = {n: stratified_limit(eval_set(n, cfg.data.dir, allow_hub=cfg.data.allow_hub), cfg.eval.max_prompts_per_set)
+                  for n in names}
+        budget = cfg.eval.max_prompts_per_suite.get(purpose)
+        shares = spread_budget([len(loaded[n]) for n in names], budget)
+        for n, share in zip(names, shares):
+            seeds = stratified_limit(loaded[n], share)
             kind = {"safety": "harmful", "overrefusal": "benign", "helpfulness": "helpful", "capability": "helpful"}[purpose]
             for s in seeds:
                 p = seed_to_prompt(s, n, eval_set=n, purpose=purpose)
