@@ -85,7 +85,7 @@ def greedy(generator, prompts: list[Prompt], max_new_tokens: int = DEV_TOKENS) -
 
 def judge_all(specs, prompts: list[Prompt], responses: list[Response], batch_size: int = 64) -> list[Judgment]:
     from selfmoa.judges.cache import score_cached
-    from selfmoa.loop.judge import _cache, items_for, judge_for
+    from selfmoa.stages.judge import _cache, items_for, judge_for
 
     by_prompt = {p.id: p for p in prompts}
     cache = _cache()
@@ -208,7 +208,7 @@ def cmd_variant(args) -> None:
 def dev_metrics(cfg, dev: list[Prompt], answers: list[Response], base: list[Response], policy, moves: bool = True) -> dict:
     """Judge-based proxies on the development prompts, and the log-probability movement of greedy answers."""
     from selfmoa.config.judges import JudgeSpec
-    from selfmoa.loop.judge import RoleSpec
+    from selfmoa.stages.judge import RoleSpec
 
     specs = [RoleSpec(JudgeSpec(name="refusal-patterns"), ("refusal",)), RoleSpec(JudgeSpec(name="refusal-substring"), ("refusal",))]
     js = judge_all(specs, dev, answers)

@@ -265,7 +265,7 @@ def test_audit_without_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_audit_finds_the_loops_last_checkpoint(tmp_path):
-    from selfmoa.judges.audit import checkpoint_name, find_checkpoint
+    from selfmoa.eval.audit import checkpoint_name, find_checkpoint
 
     for it in (1, 2, 10):
         (tmp_path / "artifacts" / f"iter{it}" / "train" / "policy").mkdir(parents=True)

@@ -157,7 +157,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     latin.write_bytes("[{\"role\": \"user\", \"x\": \"caf\xe9\"}]".encode("latin-1"))
     with pytest.raises(SelfmoaError, match="not valid UTF-8"):
         import_seeds("pyrit", latin)
-    with pytest.raises(SelfmoaError, match="unknown; expected one of garak, jailbreakbench, pyrit"):
+    with pytest.raises(SelfmoaError, match="unknown import format .promptfoo.; expected one of garak, jailbreakbench, pyrit"):
         import_seeds("promptfoo", GARAK)
     with pytest.raises(SelfmoaError, match="not found"):
         import_seeds("garak", tmp_path / "missing.jsonl")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from selfmoa.config.judges import JudgeSpec
 from selfmoa.judges.base import JudgeItem, make_judge
-from selfmoa.loop.judge import RoleSpec, judge_stage
+from selfmoa.stages.judge import RoleSpec, judge_stage
 from selfmoa.records import Judgment, Prompt, Response
 from selfmoa.store import RunStore
 

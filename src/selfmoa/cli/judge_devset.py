@@ -164,7 +164,7 @@ def audit(
 ):
     """Sample N answers of a run's checkpoint stratified by judge verdict and write a labelling sheet; once the
     sheet is filled in (or with --labels), report each judge's agreement with the labels for that checkpoint."""
-    from selfmoa.judges.audit import audit_files, audit_report, checkpoint_name, find_checkpoint, make_audit
+    from selfmoa.eval.audit import audit_files, audit_report, checkpoint_name, find_checkpoint, make_audit
     from selfmoa.judges.devset import read_labels
 
     ckpt = checkpoint or find_checkpoint(run)

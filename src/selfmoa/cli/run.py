@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from selfmoa.cli.checks import check_generation
         from selfmoa.data.prompts import load_prompt_sets
         from selfmoa.generation import make_generator
-        from selfmoa.loop.generate import generate_stage
+        from selfmoa.stages.generate import generate_stage
 
         cfg = load(config, set_)
         check_run_folder(cfg)

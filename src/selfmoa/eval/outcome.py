@@ -94,8 +94,8 @@ def make_outcome(run_dir: Path, *, harmful: int | None = 100, benign: int | None
     from selfmoa.config.generation import SamplingConfig
     from selfmoa.config.root import SelfmoaConfig
     from selfmoa.generation import make_generator
-    from selfmoa.judges.audit import find_checkpoint
-    from selfmoa.loop.generate import generate_stage
+    from selfmoa.eval.audit import find_checkpoint
+    from selfmoa.stages.generate import generate_stage
     from selfmoa.models.loader import clear_model_cache
     from selfmoa.records import Prompt, stable_hash
     from selfmoa.store.atomic import atomic_write_json, atomic_write_text

@@ -12,6 +12,7 @@ from typing import Callable, Protocol, Sequence
 
 from selfmoa.config.generation import SamplingConfig
 from selfmoa.errors import MissingExtraError, SelfmoaError
+from selfmoa.registry import Registry
 from selfmoa.records import Message
 
 
@@ -51,7 +52,12 @@ class Generator(Protocol):
         ...
 
 
-_BACKENDS: dict[str, Callable[..., Generator]] = {}
+def _load_builtins() -> None:
+    from selfmoa.generation import backends  # noqa: F401  (lazily, so `import selfmoa` stays light)
+
+
+BACKENDS: Registry[Callable[..., Generator]] = Registry("backend", "selfmoa.backends", field="generation.backend",
+                                                        builtins=_load_builtins)
 #: optional packages each backend needs: backend -> {module: extra}
 _REQUIRES: dict[str, dict[str, str]] = {}
 
@@ -60,7 +66,7 @@ def register_backend(name: str, *, requires: dict[str, str] | None = None):
     """Register a backend factory under `name`; `requires` maps optional modules to the extra that installs them."""
 
     def deco(factory):
-        _BACKENDS[name] = factory
+        BACKENDS.add(name, factory)
         _REQUIRES[name] = dict(requires or {})
         return factory
 
@@ -68,17 +74,11 @@ def register_backend(name: str, *, requires: dict[str, str] | None = None):
 
 
 def backend_names() -> list[str]:
-    return sorted(_BACKENDS)
+    return BACKENDS.names()
 
 
 def get_backend(name: str) -> Callable[..., Generator]:
-    # import the built-in backends lazily so `import selfmoa` stays light
-    from selfmoa.generation import backends  # noqa: F401
-
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise SelfmoaError(f"generation.backend: unknown backend '{name}'; expected one of {', '.join(backend_names())}") from None
+    return BACKENDS.get(name)
 
 
 def check_backend(name: str, field: str = "generation.backend") -> None:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from selfmoa.data.taxonomy import infer_category, map_category
 from selfmoa.errors import SelfmoaError
+from selfmoa.registry import Registry
 from selfmoa.records import Kind, Seed
 
 
@@ -36,32 +37,30 @@ class Importer:
     description: str
 
 
-_IMPORTERS: dict[str, Importer] = {}
+def _load_builtin() -> None:
+    from selfmoa.interop import garak, jailbreakbench, pyrit  # noqa: F401
+
+
+IMPORTERS: Registry[Importer] = Registry("import format", "selfmoa.importers", field="--format", builtins=_load_builtin)
 
 
 def register_importer(name: str, *, licence: str, description: str):
     def deco(func):
-        _IMPORTERS[name] = Importer(name, func, licence, description)
+        IMPORTERS.add(name, Importer(name, func, licence, description))
         return func
 
     return deco
 
 
 def importer_names() -> list[str]:
-    _load_builtin()
-    return sorted(_IMPORTERS)
+    return IMPORTERS.names()
 
 
 def get_importer(name: str) -> Importer:
-    _load_builtin()
-    try:
-        return _IMPORTERS[name]
-    except KeyError:
-        raise SelfmoaError(f"import format '{name}' is unknown; expected one of {', '.join(sorted(_IMPORTERS))}") from None
-
-
-def _load_builtin() -> None:
-    from selfmoa.interop import garak, jailbreakbench, pyrit  # noqa: F401
+    imp = IMPORTERS.get(name)
+    if not isinstance(imp, Importer):  # an entry-point plugin: a function; licence and description unknown
+        imp = Importer(name, imp, "see the plugin", getattr(imp, "__doc__", "") or "")
+    return imp
 
 
 def import_seeds(fmt: str, path: Path | str, options: ImportOptions | None = None) -> list[Seed]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Sequence
 
 from selfmoa.errors import SelfmoaError
+from selfmoa.registry import Registry
 from selfmoa.records import Judgment, Message
 
 Objective = Literal["safety", "helpfulness", "refusal"]
@@ -196,35 +197,33 @@ class Judge(ABC):
 
 
 # -- registry ------------------------------------------------------------
-_JUDGES: dict[str, type[Judge]] = {}
+def _load_builtins() -> None:
+    from selfmoa.judges import builtin  # noqa: F401  (imports every built-in judge module)
+
+
+JUDGES: Registry[type[Judge]] = Registry("judge", "selfmoa.judges", field="judges", builtins=_load_builtins)
 
 
 def register_judge(name: str) -> Callable[[type[Judge]], type[Judge]]:
     def deco(cls: type[Judge]) -> type[Judge]:
-        if name in _JUDGES and _JUDGES[name] is not cls:
-            raise ValueError(f"judge '{name}' registered twice")
+        JUDGES.add(name, cls)
         cls.name = name
-        _JUDGES[name] = cls
         return cls
 
     return deco
 
 
-def _load_builtins() -> None:
-    from selfmoa.judges import builtin  # noqa: F401  (imports every built-in judge module)
-
-
 def judge_names() -> list[str]:
-    _load_builtins()
-    return sorted(_JUDGES)
+    return JUDGES.names()
 
 
 def judge_class(name: str) -> type[Judge]:
-    _load_builtins()
-    try:
-        return _JUDGES[name]
-    except KeyError:
-        raise SelfmoaError(f"judges: unknown judge '{name}'; expected one of {', '.join(sorted(_JUDGES))}") from None
+    cls = JUDGES.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Judge)):
+        raise SelfmoaError(f"judges: plugin '{name}' is not a Judge subclass (got {cls!r})")
+    if cls.name != name:  # an entry-point plugin registered without the decorator
+        cls.name = name
+    return cls
 
 
 def make_judge(spec: Any, **overrides: Any) -> Judge:

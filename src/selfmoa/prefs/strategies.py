@@ -12,6 +12,7 @@ from typing import Callable
 
 from selfmoa.config.pairs import PairsConfig
 from selfmoa.errors import SelfmoaError
+from selfmoa.registry import Registry
 from selfmoa.prefs.scores import ResponseScores
 from selfmoa.records import Prompt, Response
 
@@ -37,26 +38,19 @@ class PairCandidate:
 
 
 Strategy = Callable[[Prompt, list[Scored], PairsConfig], list[PairCandidate]]
-_STRATEGIES: dict[str, Strategy] = {}
+STRATEGIES: Registry[Strategy] = Registry("strategy", "selfmoa.strategies", field="pairs.strategy")
 
 
 def register_strategy(name: str):
-    def deco(fn: Strategy) -> Strategy:
-        _STRATEGIES[name] = fn
-        return fn
-
-    return deco
+    return STRATEGIES.register(name)
 
 
 def strategy_names() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def get_strategy(name: str) -> Strategy:
-    try:
-        return _STRATEGIES[name]
-    except KeyError:
-        raise SelfmoaError(f"pairs.strategy: unknown strategy '{name}'; expected one of {', '.join(strategy_names())}") from None
+    return STRATEGIES.get(name)
 
 
 def _both(a: Scored, b: Scored, objective: str) -> bool:

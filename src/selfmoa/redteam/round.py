@@ -137,7 +137,7 @@ def _persist(store: RunStore, stage: str, records: Sequence, **info) -> None:
 
 
 def _generate(store: RunStore, stage: str, prompts: Sequence[Prompt], target: Generator, sampling) -> list[Response]:
-    from selfmoa.loop.generate import generate_stage
+    from selfmoa.stages.generate import generate_stage
 
     return generate_stage(store, stage, prompts, target, sampling)
 

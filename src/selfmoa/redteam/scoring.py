@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 from selfmoa.errors import SelfmoaError
+from selfmoa.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -38,20 +39,16 @@ class UnsafeScorer(Protocol):
     def __call__(self, items: Sequence[ScoreItem]) -> list[Score]: ...
 
 
-_SCORERS: dict[str, Callable[..., UnsafeScorer]] = {}
+SCORERS: Registry[Callable[..., UnsafeScorer]] = Registry("scorer", "selfmoa.scorers", field="redteam.judge")
 
 
 def register_scorer(name: str):
-    def deco(factory):
-        _SCORERS[name] = factory
-        return factory
-
-    return deco
+    return SCORERS.register(name)
 
 
 def check_scorer(name: str) -> None:
     """Raise the one-line unknown-judge error unless `name` is a red-team scorer or a registered judge."""
-    if name not in _SCORERS:
+    if name not in SCORERS:
         from selfmoa.judges.base import judge_class
 
         judge_class(name)
@@ -59,9 +56,9 @@ def check_scorer(name: str) -> None:
 
 def make_scorer(name: str, **params: Any) -> UnsafeScorer:
     """A registered red-team scorer, else a judge from :mod:`selfmoa.judges` that scores `safety`."""
-    if name in _SCORERS:
+    if name in SCORERS:
         try:
-            return _SCORERS[name](**params)
+            return SCORERS.get(name)(**params)
         except TypeError as exc:
             raise SelfmoaError(f"redteam.judge_params: bad parameters for scorer '{name}': {exc}") from None
     return JudgeScorer(name, **params)
@@ -234,7 +231,7 @@ def scorer_from_config(cfg: Any, log: Callable[[str], None] = lambda m: None) ->
     rt = cfg.redteam
     fallback = make_scorer(rt.judge_fallback) if rt.judge_fallback else None
     if rt.judge is not None:
-        if rt.judge in _SCORERS:
+        if rt.judge in SCORERS:
             return make_scorer(rt.judge, **rt.judge_params)
         return JudgeScorer(rt.judge, fallback=fallback, **rt.judge_params)
     specs = list(cfg.judges.safety)

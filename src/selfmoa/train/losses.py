@@ -29,29 +29,22 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from selfmoa.registry import Registry
+
 LossFn = Callable[..., torch.Tensor]
-_LOSSES: dict[str, LossFn] = {}
+LOSSES: Registry[LossFn] = Registry("loss", "selfmoa.losses", field="train.method")
 
 
 def register_loss(name: str):
-    def deco(fn: LossFn) -> LossFn:
-        _LOSSES[name] = fn
-        return fn
-
-    return deco
+    return LOSSES.register(name)
 
 
 def loss_names() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 def get_loss(name: str) -> LossFn:
-    from selfmoa.errors import SelfmoaError
-
-    try:
-        return _LOSSES[name]
-    except KeyError:
-        raise SelfmoaError(f"train.method: unknown loss '{name}'; expected one of {', '.join(loss_names())}") from None
+    return LOSSES.get(name)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from selfmoa.errors import SelfmoaError
+from selfmoa.registry import Registry
 from selfmoa.records import Message, stable_hash
 
 
@@ -53,38 +54,34 @@ class Mutator(ABC):
         """Rewrite `request` (whitespace-normalised, non-empty) using only `rng` for randomness."""
 
 
-_MUTATORS: dict[str, type[Mutator]] = {}
+def _load_builtins() -> None:
+    from selfmoa.redteam.mutators import encoding, framing, injection, templates  # noqa: F401
+
+
+MUTATORS: Registry[type[Mutator]] = Registry("mutator", "selfmoa.mutators", field="redteam.mutators",
+                                             builtins=_load_builtins)
 
 
 def register_mutator(name: str, style: str | None = None) -> Callable[[type[Mutator]], type[Mutator]]:
     def deco(cls: type[Mutator]) -> type[Mutator]:
-        if name in _MUTATORS and _MUTATORS[name] is not cls:
-            raise ValueError(f"mutator '{name}' registered twice")
+        MUTATORS.add(name, cls)
         cls.name = name
         cls.style = style or cls.style or name
-        _MUTATORS[name] = cls
         return cls
 
     return deco
 
 
-def _load_builtins() -> None:
-    from selfmoa.redteam.mutators import encoding, framing, injection, templates  # noqa: F401
-
-
 def mutator_names() -> list[str]:
-    _load_builtins()
-    return sorted(_MUTATORS)
+    return MUTATORS.names()
 
 
 def mutator_class(name: str) -> type[Mutator]:
-    _load_builtins()
-    try:
-        return _MUTATORS[name]
-    except KeyError:
-        raise SelfmoaError(
-            f"redteam.mutators: unknown mutator '{name}'; expected one of {', '.join(sorted(_MUTATORS))}"
-        ) from None
+    cls = MUTATORS.get(name)
+    if not getattr(cls, "name", None):  # an entry-point plugin registered without the decorator
+        cls.name = name
+        cls.style = getattr(cls, "style", None) or name
+    return cls
 
 
 def make_mutator(name: str, **params: Any) -> Mutator:

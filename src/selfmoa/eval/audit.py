@@ -137,7 +137,7 @@ def make_audit(
     from selfmoa.judges import JudgeItem, make_judge
     from selfmoa.judges.cache import score_cached
     from selfmoa.judges.devset import Answer, write_sheet
-    from selfmoa.loop.generate import generate_stage
+    from selfmoa.stages.generate import generate_stage
     from selfmoa.store.atomic import atomic_write_json, atomic_write_text
     from selfmoa.store.run import RunStore
 
