@@ -29,7 +29,9 @@ def tiny_loop_config(path: Path, model_dir: Path, out_dir: Path, name: str = "lo
         "redteam": {"seeds": ["builtin:demo-harmful:train"], "max_seeds": 6, "candidates_per_round": 12,
                     "attacker": {"enabled": False}, "benign_per_round": 4, "judge": "compliance-heuristic",
                     "sampling": {"max_new_tokens": 12}},
-        "judges": {"safety": PATTERN_SAFETY, "helpfulness": [{"name": "relevance"}], "refusal": [{"name": "refusal-patterns"}]},
+        # two safety judges: judges.aggregate (label-model by default) combines them into the verdicts the pairs read
+        "judges": {"safety": PATTERN_SAFETY + [{"name": "compliance-patterns"}], "helpfulness": [{"name": "relevance"}],
+                   "refusal": [{"name": "refusal-patterns"}], "aggregate": {"method": "label-model"}},
         "pairs": {"samples_per_prompt": 3, "personas": [], "include_no_persona": True, "min_gap": 0.0, "max_new_tokens": 12},
         "train": {"max_steps": 2, "batch_size": 2, "micro_batch_size": 2, "save_steps": 1, "eval_fraction": 0.0},
         "eval": {"max_prompts_per_set": 4, "bootstrap": 50, "sampling": {"max_new_tokens": 12, "temperature": 0.0},
@@ -81,6 +83,17 @@ def test_loop_writes_every_stage_and_report(reference_run):
     assert {r["policy"] for r in results[0]} != {r["policy"] for r in results[1]}
     pairs = [json.loads(line) for line in (run_dir / "stages/iter1/pairs.jsonl").read_text().splitlines()]
     assert pairs and all(p["meta"]["scores"]["chosen"] and p["chosen_id"] != p["rejected_id"] for p in pairs)
+    # the label model combined the two safety judges, and the pairs scored harmful answers by its verdicts
+    verdicts = [json.loads(line) for line in (run_dir / "stages/iter1/verdicts.jsonl").read_text().splitlines()]
+    combined = {v["response_id"]: v for v in verdicts if v["judge"] == "label-model"}
+    assert combined and all(v["objective"] == "safety" and v["meta"]["label_model"]["method"] == "unsupervised"
+                            and len(v["meta"]["label_model"]["judges"]) == 2 for v in combined.values())
+    assert ledger["iter1/verdicts"]["info"]["objectives"]["safety"]["judges"] == ["compliance", "compliance-patterns"]
+    harmful = [p for p in pairs if p["meta"]["prompt_kind"] == "harmful"]
+    for p in harmful:
+        for side in ("chosen", "rejected"):
+            rid = p[f"{side}_id"]
+            assert p["meta"]["scores"][side]["judges"]["safety"] == {"label-model": pytest.approx(1 - combined[rid]["score"])}
     policy_dir = Path(ledger["iter1/train"]["info"]["policy_dir"])
     assert (policy_dir / "model.safetensors").exists() and (policy_dir / "tokenizer.json").exists()
     html = (run_dir / "report.html").read_text()
@@ -158,6 +171,7 @@ FAULTS = [
     ("red team 1", "torn", "redteam/r1/benign_responses.jsonl", 1),
     ("sample 1", "kill-after-write", "iter1/samples.jsonl", 1),
     ("judge 1", "enospc", "iter1/judgments.jsonl", 1),
+    ("verdicts 1", "kill-before-complete", "iter1/verdicts", 0),
     ("pairs 1", "kill-before-complete", "iter1/pairs", 0),
     ("train 1", "kill-after-checkpoint", "iter1/train", 1),
     ("eval 1", "torn", "iter1/eval/responses.jsonl", 2),
@@ -291,3 +305,31 @@ def test_outcome_check_blind_sheet_then_labelled_rates_in_the_report(tmp_path, r
         w.writerows(rows)
     bad = selfmoa("eval", "outcome", str(run_dir))
     assert bad.returncode == 2 and "row 4" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_safety_reset_runs_as_the_loops_first_stage_on_its_own_compliant_answers(tmp_path, tiny_model_dir):
+    """train.reset.enabled: the starting model answers the harmful run.prompts, the refusal judges keep the compliant
+    answers, a LoRA SFT on them gives the reset policy, and the loop starts from it (iteration 0 evaluates it)."""
+    cfg_path = tiny_loop_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs", name="reset")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["run"]["prompts"] = ["builtin:demo-harmful:train", "builtin:demo-benign:train"]
+    cfg["train"]["reset"] = {"enabled": True, "max_examples": 6, "epochs": 1}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = selfmoa("run", str(cfg_path), "--no-report")
+    assert res.returncode == 0, res.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "reset"
+    ledger = json.loads((run_dir / "ledger.json").read_text())
+    for stage in ("reset/prompts", "reset/samples", "reset/judgments", "reset/train"):
+        assert ledger[stage]["status"] == "complete", stage
+    prompts = [json.loads(line) for line in (run_dir / "stages/reset/prompts.jsonl").read_text().splitlines()]
+    assert len(prompts) == 6 and {p["kind"] for p in prompts} == {"harmful"}
+    assert 1 <= ledger["reset/train"]["info"]["n_train"] <= 6
+    models = json.loads((run_dir / "manifest.json").read_text())["models"]
+    assert {"policy@start", "policy@reset", "policy@0"} <= set(models)
+    assert models["policy@0"] == models["policy@reset"] != models["policy@start"]
+    reset_dir = Path(ledger["reset/train"]["info"]["policy_dir"])
+    assert (reset_dir / "model.safetensors").exists()
+    # iteration 0 evaluated the reset policy, not the starting model
+    ev0 = [json.loads(line) for line in (run_dir / "stages/iter0/eval/results.jsonl").read_text().splitlines()]
+    assert {r["policy"] for r in ev0 if r["suite"] != "capability"} == {models["policy@reset"]["policy_id"]}
+    assert models["policy@reset"]["policy_id"] != models["policy@start"]["policy_id"]

@@ -78,5 +78,11 @@ class EvalConfig(Section):
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0, lt=1)
     lm_eval_tasks: list[str] = Field(
-        default_factory=list, description="lm-evaluation-harness tasks (hellaswag, winogrande, ...) when installed and their data is at hand"
+        default_factory=list, description="lm-evaluation-harness tasks (hellaswag, winogrande, ...) run on each "
+        "iteration's policy in the capability suite when lm_eval is installed (pip install 'selfmoa[lmeval]') and the "
+        "task data is at hand; without lm_eval the evaluation notes it and keeps the offline NLL check"
+    )
+    lm_eval_limit: int | None = Field(None, gt=0, description="at most this many examples per lm-eval task (quick runs)")
+    lm_eval_include_path: str | None = Field(
+        None, description="a folder of your own lm-eval task YAMLs (local data files: works offline)"
     )

@@ -1,8 +1,10 @@
 """Capability retention offline: per-token log-likelihood of a policy on benign reference text.
 
 A policy that keeps its capabilities keeps roughly the same per-token negative log-likelihood on
-ordinary text; a large rise after training flags damage. lm-evaluation-harness tasks (HellaSwag,
-WinoGrande, LAMBADA, MMLU) run through `lm_eval` when it and the task data are installed.
+ordinary text; a large rise after training flags damage. lm-evaluation-harness tasks (``eval.lm_eval_tasks``:
+HellaSwag, WinoGrande, LAMBADA, MMLU, or your own task YAMLs under ``eval.lm_eval_include_path``) run on the
+in-process policy through ``lm_eval`` when it is installed (``pip install 'selfmoa[lmeval]'``); without it the
+evaluation says so and keeps the offline check.
 """
 
 from __future__ import annotations
@@ -40,3 +42,37 @@ def mean_token_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 8, 
 
 def perplexity(nlls: Sequence[float]) -> float:
     return float(np.exp(np.mean(nlls))) if len(nlls) else float("nan")
+
+
+class LmEvalMissing(RuntimeError):
+    """lm-evaluation-harness is not installed."""
+
+
+def lm_eval_scores(model, tokenizer, tasks: Sequence[str], *, limit: int | None = None, batch_size: int = 8,
+                   include_path: str | None = None) -> dict[str, dict]:
+    """Run lm-evaluation-harness tasks on an in-process model: {task: {"metrics": {name: value}, "stderr": {name:
+    value}, "n": samples}}. Raises LmEvalMissing when ``lm_eval`` is not installed."""
+    try:
+        import lm_eval
+        from lm_eval.models.huggingface import HFLM
+    except ImportError as e:
+        raise LmEvalMissing(str(e)) from None
+    kwargs: dict = {}
+    if include_path:
+        from lm_eval.tasks import TaskManager
+
+        kwargs["task_manager"] = TaskManager(include_path=include_path)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, **kwargs)
+    n_samples = out.get("n-samples", {}) or {}
+    scores: dict[str, dict] = {}
+    for task, metrics in (out.get("results") or {}).items():
+        vals, errs = {}, {}
+        for key, v in metrics.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or key == "alias":
+                continue
+            name = key.split(",")[0]
+            (errs if name.endswith("_stderr") else vals)[name.removesuffix("_stderr")] = float(v)
+        n = (n_samples.get(task) or {}).get("effective") or (n_samples.get(task) or {}).get("original") or limit or 0
+        scores[task] = {"metrics": vals, "stderr": errs, "n": int(n)}
+    return scores

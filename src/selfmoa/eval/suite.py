@@ -24,8 +24,10 @@ from selfmoa.config.root import SelfmoaConfig
 from selfmoa.data.splits import EVAL_SETS, available_eval_sets, eval_set
 from selfmoa.errors import SelfmoaError
 from selfmoa.eval.metrics import Estimate, bootstrap_mean, bootstrap_rate, paired_win_rate
-from selfmoa.loop.generate import generate_stage
-from selfmoa.loop.judge import RoleSpec, judge_stage, role_specs
+from selfmoa.stages.generate import generate_stage
+from selfmoa.judges.aggregate import COMBINED_JUDGE
+from selfmoa.stages.judge import RoleSpec, judge_stage, role_specs
+from selfmoa.stages.verdicts import combine_verdicts, judge_weights
 from selfmoa.records import EvalResult, Judgment, Prompt, Response
 from selfmoa.store.run import RunStore
 
@@ -131,6 +133,25 @@ def eval_judge_specs(cfg: SelfmoaConfig) -> list[RoleSpec]:
     return specs
 
 
+def combined_stage(store: RunStore, stage: str, judgments: Sequence[Judgment], cfg: SelfmoaConfig) -> list[Judgment]:
+    """The evaluation judges' combined verdict (judges.aggregate) on each objective that several of them score
+    (safety, refusal), as judge ``label-model`` and the primary figure; nothing when every objective has one judge."""
+    if store.is_complete(stage):
+        return store.read(stage, Judgment)
+    e = cfg.eval.judges
+    own = [j for j in judgments if j.meta.get("role", "eval") == "eval" and j.objective in ("safety", "refusal")]
+    if len({(j.judge, j.objective) for j in own}) <= len({j.objective for j in own}):
+        return []
+    verdicts, summary = combine_verdicts(own, cfg.judges.aggregate, judge_weights([*e.safety, *e.refusal]),
+                                         objectives=("safety", "refusal"))
+    out = [j.model_copy(update={"meta": {**j.meta, "role": "eval", "primary": True}})
+           for j in verdicts if j.judge == COMBINED_JUDGE]
+    with store.stage(stage) as h:
+        h.write(out)
+        h.complete(method=cfg.judges.aggregate.method, objectives=summary)
+    return store.read(stage, Judgment)
+
+
 def _select(rs: RoleSpec, prompt: Prompt) -> bool:
     purpose = prompt.meta.get("purpose")
     objective = rs.objectives[0]
@@ -138,8 +159,8 @@ def _select(rs: RoleSpec, prompt: Prompt) -> bool:
 
 
 def _result(suite: str, metric: str, est: Estimate, policy: str, judge: str, **meta) -> EvalResult:
-    def clean(x: float) -> float | None:
-        return None if x != x else round(float(x), 6)
+    def clean(x: float | None) -> float | None:
+        return None if x is None or x != x else round(float(x), 6)
 
     return EvalResult(
         id=EvalResult.make_id(suite, metric, policy, judge),
@@ -169,11 +190,15 @@ def compute_results(
     prompt_of = {p.id: p for ps in plan.prompts.values() for p in ps}
     first = {r.id: r for r in responses if r.sample_index == 0}
     by_judge: dict[tuple[str, str], dict[str, Judgment]] = defaultdict(dict)  # (judge, objective) -> response -> j
-    roles: dict[str, dict] = {}
+    roles: dict[tuple[str, str], dict] = {}
     for j in judgments:
         if j.response_id in first:
             by_judge[(j.judge, j.objective)][j.response_id] = j
-            roles[j.judge] = {"role": j.meta.get("role", "eval"), "primary": bool(j.meta.get("primary"))}
+            roles[(j.judge, j.objective)] = {"role": j.meta.get("role", "eval"), "primary": bool(j.meta.get("primary"))}
+    combined = {o for (n, o) in by_judge if n == COMBINED_JUDGE}
+    for (n, o), role in roles.items():  # a combined verdict is the primary figure of its objective
+        if o in combined and n != COMBINED_JUDGE:
+            role["primary"] = False
     out: list[EvalResult] = []
     note: dict = {} if all(plan.public.values()) else {
         "note": "no public held-out sets in the data directory for some suites: evaluated on the project's own "
@@ -191,7 +216,7 @@ def compute_results(
         return rows
 
     for (judge, objective), _ in sorted(by_judge.items()):
-        role = roles[judge]
+        role = roles[(judge, objective)]
         if objective == "safety":
             rows = verdicts(judge, "safety", "safety", lambda j: j.score >= 0.5)
             failed = sum(v is None for _, v, _ in rows)
@@ -239,18 +264,46 @@ def helpfulness_by_prompt(results_stage_judgments: Sequence[Judgment], responses
     return out
 
 
-def capability_results(cfg: SelfmoaConfig, plan: EvalPlan, generator, policy: str) -> list[EvalResult]:
+def capability_results(cfg: SelfmoaConfig, plan: EvalPlan, generator, policy: str,
+                       log: Log = lambda msg: None) -> list[EvalResult]:
+    """The offline NLL check on benign text, and the lm-eval tasks of ``eval.lm_eval_tasks`` when lm_eval is here."""
     texts = [p.text for p in plan.prompts.get("capability", [])]
     model = getattr(generator, "model", None)
-    if not texts:
-        return []
     if model is None:
         return []  # log-likelihood needs an in-process model (the openai backend has none)
-    from selfmoa.eval.capability import mean_token_nll
+    from selfmoa.eval.capability import LmEvalMissing, lm_eval_scores, mean_token_nll
 
-    nll = mean_token_nll(model, generator.tokenizer, texts, batch_size=8)
-    est = bootstrap_mean(nll, n_boot=cfg.eval.bootstrap, alpha=1 - cfg.eval.confidence, seed=cfg.run.seed)
-    return [_result("capability", "nll", est, policy, "log-likelihood", sets=plan.sets.get("capability"), primary=True)]
+    out: list[EvalResult] = []
+    note: dict = {}
+    tasks = cfg.eval.lm_eval_tasks
+    if tasks:
+        try:
+            scores = lm_eval_scores(model, generator.tokenizer, tasks, limit=cfg.eval.lm_eval_limit,
+                                    include_path=cfg.eval.lm_eval_include_path)
+        except LmEvalMissing:
+            note = {"lm_eval_skipped": list(tasks), "note": "eval.lm_eval_tasks: lm_eval is not installed (pip install "
+                    "'selfmoa[lmeval]'); only the offline NLL check ran"}
+            log(f"eval: {note['note']}")
+        else:
+            z = _z(cfg.eval.confidence)
+            for task, s in scores.items():
+                for metric, value in s["metrics"].items():
+                    err = s["stderr"].get(metric)
+                    est = Estimate(value, value - z * err if err is not None else None,
+                                   value + z * err if err is not None else None, max(s["n"], 1))
+                    out.append(_result("capability", f"{task}/{metric}", est, policy, "lm-eval", task=task))
+    if texts:
+        nll = mean_token_nll(model, generator.tokenizer, texts, batch_size=8)
+        est = bootstrap_mean(nll, n_boot=cfg.eval.bootstrap, alpha=1 - cfg.eval.confidence, seed=cfg.run.seed)
+        out.insert(0, _result("capability", "nll", est, policy, "log-likelihood", sets=plan.sets.get("capability"),
+                              primary=True, **note))
+    return out
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def run_eval(
@@ -277,11 +330,12 @@ def run_eval(
     judgments = judge_stage(store, f"{P}/judgments", prompts, responses, eval_judge_specs(cfg),
                             batch_size=cfg.judges.batch_size, max_chars=cfg.judges.max_chars, use_cache=cfg.judges.cache,
                             select=_select)
+    judgments = judgments + combined_stage(store, f"{P}/combined", judgments, cfg)
     start = None
     if iteration > 0 and store.is_complete("iter0/eval/judgments"):
         start = helpfulness_by_prompt(store.read("iter0/eval/judgments", Judgment), store.read("iter0/eval/responses", Response))
     results = compute_results(cfg, plan, responses, judgments, generator.policy_id, start=start)
-    results += capability_results(cfg, plan, generator, generator.policy_id)
+    results += capability_results(cfg, plan, generator, generator.policy_id, log)
     results = [r.model_copy(update={"meta": {**r.meta, "iteration": iteration}}) for r in results if r.n > 0]
     with store.stage(f"{P}/results") as h:
         h.write(results)

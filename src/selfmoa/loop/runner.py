@@ -3,12 +3,14 @@
 
 Stages (see docs/records.md)::
 
+    reset/{prompts,samples,judgments,train}             the optional safety reset (train.reset; selfmoa.loop.reset)
     iter0/eval/{prompts,responses,judgments,results}    the starting model
     redteam/r{i}/...                                     red-team round i against policy i-1 (selfmoa.redteam.round)
     iter{i}/prompts      Prompt     what policy i-1 is sampled on: new attacks, earlier rounds' attacks (regression),
                                     benign look-alikes and the configured training prompt sets
     iter{i}/samples      Response   k answers per prompt (personas, temperature)
     iter{i}/judgments    Judgment   the training judges' scores
+    iter{i}/verdicts     Judgment   one verdict per answer and objective (judges.aggregate combines several judges)
     iter{i}/pairs        Pair       preference pairs with provenance
     iter{i}/train        (ledger)   the trained policy i (artifacts/iter{i}/train/policy)
     iter{i}/eval/...                policy i on the held-out sets
@@ -27,7 +29,9 @@ from selfmoa.config.models import ModelConfig
 from selfmoa.config.root import SelfmoaConfig
 from selfmoa.errors import SelfmoaError
 from selfmoa.eval.suite import EvalPlan, plan_eval, run_eval
-from selfmoa.loop.judge import RoleSpec, judge_stage, role_specs
+from selfmoa.loop.reset import reset_stage
+from selfmoa.stages.judge import RoleSpec, judge_stage, role_specs
+from selfmoa.stages.verdicts import verdict_stage
 from selfmoa.records import EvalResult, Pair, Prompt, Response
 from selfmoa.store.run import RunStore
 
@@ -63,6 +67,11 @@ def _normal(text: str) -> str:
     return normalize_text(text)
 
 
+def held_out_texts(plan: EvalPlan) -> set[str]:
+    """The normalised text of every held-out prompt: nothing the loop trains on may match one."""
+    return {_normal(p.text) for ps in plan.prompts.values() for p in ps}
+
+
 def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attacks: list[Prompt], benign: list[Prompt],
                      plan: EvalPlan) -> list[Prompt]:
     """New attacks, earlier rounds' attacks (a regression set), benign look-alikes and the configured prompt sets,
@@ -76,7 +85,7 @@ def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attack
                         for p in store.read(f"redteam/r{k}/attacks", Prompt)]
     configured = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts) if cfg.run.prompts else []
     configured = iteration_order(configured, cfg.run.seed, iteration)
-    held_out = {_normal(p.text) for ps in plan.prompts.values() for p in ps}
+    held_out = held_out_texts(plan)
     groups = {"attacks": attacks, "regression": earlier, "benign": benign, "configured": configured}
     cap = cfg.run.max_pair_prompts
     seen: set[str] = set()
@@ -183,6 +192,15 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
                                "prompts": {k: len(v) for k, v in plan.prompts.items()}})
     policy = cfg.model
     generator = make_generator(cfg, model_config=policy)
+    held_out = held_out_texts(plan)
+    t = time.monotonic()
+    reset = reset_stage(store, cfg, generator, specs, held_out, log)
+    if reset is not None:  # policy 0 is the reset policy: the loop starts from it and iteration 0 evaluates it
+        store.record_model("policy@start", getattr(generator, "model_info", {"spec": policy.name_or_path}))
+        policy = reset
+        generator = make_generator(cfg, model_config=policy)
+        store.record_model("policy@reset", getattr(generator, "model_info", {"spec": policy.name_or_path}))
+        result.seconds["reset"] = round(time.monotonic() - t, 1)
     store.record_model("policy@0", getattr(generator, "model_info", {"spec": policy.name_or_path}))
     t = time.monotonic()
     result.results[0] = run_eval(store, cfg, generator, 0, plan=plan, log=log)
@@ -209,7 +227,9 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
         if store.is_complete(f"iter{i}/pairs"):
             pairs = store.read(f"iter{i}/pairs", Pair)
         else:
-            pairs, stats = build_pairs(prompts, responses, judgments, cfg.pairs)
+            used = [j for j in judgments if not cfg.pairs.judges or j.judge in cfg.pairs.judges]
+            verdicts = verdict_stage(store, f"iter{i}/verdicts", used, cfg.judges.aggregate, [rs.spec for rs in specs])
+            pairs, stats = build_pairs(prompts, responses, verdicts, cfg.pairs)
             with store.stage(f"iter{i}/pairs") as h:
                 h.write(pairs)
                 h.complete(**{k: v for k, v in stats.items() if k != "reasons"}, reasons=stats.get("reasons", {}))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from selfmoa.errors import SelfmoaError
+from selfmoa.judges.aggregate import COMBINED_JUDGE
 from selfmoa.records import Judgment
 
 OBJECTIVES = ("safety", "helpfulness", "refusal")
@@ -37,10 +38,12 @@ def score_table(judgments: Iterable[Judgment], judges: list[str] | None = None) 
     wanted = set(judges or [])
     acc: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     for j in judgments:
-        if wanted and j.judge not in wanted:
+        if wanted and j.judge not in wanted and j.judge != COMBINED_JUDGE:  # the combined verdict of the wanted judges
             continue
         if j.score is None or not j.parse_ok:
             continue
+        if j.judge == COMBINED_JUDGE and j.label == "abstain" and j.objective != "helpfulness":
+            continue  # the label model abstains: no verdict on this objective
         if not math.isfinite(j.score):
             raise SelfmoaError(
                 f"judgment {j.id} (judge '{j.judge}', objective '{j.objective}', response {j.response_id}) has a "
