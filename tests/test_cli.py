@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-COMMANDS = ["run", "generate", "report", "models", "redteam", "judge", "train", "eval", "csrm"]
+COMMANDS = ["run", "generate", "report", "models", "redteam", "judge", "train", "eval", "csrm", "data"]
 
 
 def selfmoa(*args, cwd=None, env=None, timeout=600):
@@ -160,3 +160,13 @@ def test_sigkill_during_generation_then_resume(tmp_path, tiny_model_dir):
     assert len({r["id"] for r in recs}) == len(recs)
     ledger = json.loads((tmp_path / "runs" / "k" / "ledger.json").read_text())
     assert ledger["responses"]["status"] == "complete"
+
+
+def test_data_command_lists_sets_and_shows_prompts(data_dir):
+    listed = selfmoa("data", "list", "--data-dir", str(data_dir), env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    assert "advbench" in listed.stdout and "demo-benign" in listed.stdout
+    shown = selfmoa("data", "show", "builtin:demo-benign", "--n", "2", env={"COLUMNS": "200"})
+    assert shown.returncode == 0 and "builtin:demo-benign: 336 seeds" in shown.stdout
+    bad = selfmoa("data", "show", "no-such-set")
+    assert_one_line_error(bad, "no-such-set")

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from selfmoa import __version__
-from selfmoa.cli import config, csrm, eval as eval_cmd, judge, models, redteam, report, run, train
+from selfmoa.cli import config, csrm, data, eval as eval_cmd, judge, models, redteam, report, run, train
 from selfmoa.cli import interop, serve
 from selfmoa.cli.common import console
 from selfmoa.errors import SelfmoaError
@@ -60,6 +60,7 @@ app.add_typer(eval_cmd.app, name="eval")
 report.register(app)
 app.add_typer(csrm.app, name="csrm")
 app.add_typer(config.app, name="config")
+app.add_typer(data.app, name="data")
 serve.register(app)
 interop.register(app)
 
