@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 # lowest first; a package may import its own layer or a lower one (the table in docs/architecture.md)
 LAYERS: list[set[str]] = [
-    {"errors", "records", "redact", "progress", "registry", "__init__"},
+    {"errors", "records", "redact", "progress", "registry", "quiet", "__init__"},
     {"config"},
     {"store", "models", "data", "distributed"},
     {"generation"},

@@ -99,6 +99,10 @@ def test_loop_writes_every_stage_and_report(reference_run):
     html = (run_dir / "report.html").read_text()
     assert "<svg" in html and "unsafe rate" in html
     assert "report:" in res.stdout
+    # one progress display per stage: the libraries' log lines, warnings and bars go to the run's log file
+    for chatter in ("Loading weights", "Computing reference log probs", "FutureWarning", "Saving the dataset"):
+        assert chatter not in res.stderr and chatter not in res.stdout, chatter
+    assert "transformers" in (run_dir / "run.log").read_text()
 
 
 # -- fault injection ------------------------------------------------------------------------------------------

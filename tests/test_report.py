@@ -27,13 +27,16 @@ def _eval_results(it: int, unsafe: float, refusal: float, helpful: float) -> lis
         EvalResult(id=EvalResult.make_id(s, m, f"pol{it}", j), suite=s, metric=m, value=v, ci_low=v - 0.05, ci_high=v + 0.05,
                    n=50, policy=f"pol{it}", judge=j, meta={**meta, "iteration": it})
         for s, m, v, j, meta in rows
-    ]
+    ] + [EvalResult(id=EvalResult.make_id("safety", "unsafe_rate:cbrne", f"pol{it}", "eval-judge"), suite="safety",
+                    metric="unsafe_rate:cbrne", value=1.0, ci_low=1.0, ci_high=1.0, n=2, policy=f"pol{it}",
+                    judge="eval-judge", meta={"primary": True, "iteration": it})]  # two prompts: listed, not drawn
 
 
 @pytest.fixture()
 def run_dir(tmp_path):
     store = RunStore.create_or_resume(tmp_path, "r", {"run": {"seed": 0}})
-    store.record_model("policy", {"spec": "tiny", "weights_hash": "abc"})
+    store.record_model("policy@0", {"spec": "tiny", "weights_hash": "abc123456789"})
+    store.record_model("policy@2", {"spec": str(store.root / "artifacts/iter2/train/policy"), "weights_hash": "def987654321"})
     prompts = [Prompt(id=Prompt.make_id(None, f"q{i}"), text=f"harmful question {i} <script>", category=CATS[i % 3]) for i in range(6)]
     with store.stage("iter0/eval/prompts") as h:
         h.write(prompts)
@@ -166,3 +169,16 @@ def test_report_shows_reliability_and_the_audit_of_the_checkpoint(tmp_path):
     assert "| 2 | refusal | refusal-patterns | - | - | 0.050 | ok |" in md
     assert "Judges may no longer be trustworthy at iteration(s) 2" in md and f"selfmoa judge audit {s.root}" in md
     assert "Judge reliability" in write_html(s).read_text()
+
+
+def test_header_names_the_start_and_final_policy_and_thin_categories_are_not_drawn(run_dir):
+    from selfmoa.report import plots
+
+    s = collect(run_dir)
+    text = write_html(s).read_text()
+    head = re.search(r'<p class="muted">created.*?</p>', text).group(0)
+    assert "start tiny @ abc12345" in head and "final (iteration 2) artifacts/iter2/train/policy @ def98765" in head
+    assert "?" not in head.split("selfmoa")[0]
+    svg = plots.per_category(s)
+    assert "cyber (50)" in svg and "cbrne (" not in svg  # labels carry the prompt count; 2 prompts are too few
+    assert "fewer than 5 prompts: cbrne" in svg

@@ -13,7 +13,9 @@ from selfmoa.cli.common import ConfigArg, SetOpt, check_run_folder, console, loa
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(config: Path = ConfigArg, set_: Optional[list[str]] = SetOpt,
-            report: bool = typer.Option(True, help="write the HTML report and print the summary at the end")):
+            report: bool = typer.Option(True, help="write the HTML report and print the summary at the end"),
+            verbose: bool = typer.Option(False, "--verbose", "-v", help="also show the libraries' own log lines, "
+                                         "warnings and progress bars (by default they go to RUN/run.log)")):
         """Run the Self-MOA loop described by CONFIG into runs/<run.name>/ (rerun the same command to resume).
 
         Iteration 0 evaluates the starting model; each iteration then red-teams the current policy, samples
@@ -23,6 +25,7 @@ def register(app: typer.Typer) -> None:
 
             selfmoa run configs/demo.yaml
             selfmoa run configs/demo.yaml --set run.iterations=1 --set run.name=quick
+            selfmoa run configs/demo.yaml --verbose      # library log lines and bars too (else in RUN/run.log)
             selfmoa run configs/example-gpu.yaml --set train.beta=0.2
         """
         import time
@@ -33,7 +36,9 @@ def register(app: typer.Typer) -> None:
         cfg = load(config, set_)
         check_run_folder(cfg)
         check_loop(cfg)
-        with run_folder(cfg) as store:
+        from selfmoa.quiet import library_output_to
+
+        with run_folder(cfg) as store, library_output_to(store.root / "run.log", verbose=verbose):
             t0 = time.monotonic()
             run_loop(cfg, store, log=lambda m: console.print(f"[dim]{time.monotonic() - t0:7.1f}s[/dim] {m}"))
         if report:

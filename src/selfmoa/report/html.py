@@ -15,7 +15,7 @@ from selfmoa.report.summary import metric_table
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem} td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem;max-width:100%} td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f6f6} .muted{color:#666;font-size:.9rem} .grid{display:flex;flex-wrap:wrap;gap:1rem}
 figure{margin:0} figure svg{max-width:100%;height:auto} details{margin:.4rem 0} summary{cursor:pointer}
 pre{background:#f6f6f6;padding:.6rem;overflow:auto;font-size:.8rem;max-height:30rem;white-space:pre-wrap}
@@ -80,14 +80,38 @@ def outcome_section(outcome: dict | None) -> str:
             + "<h3>Judge-based figures</h3>")
 
 
+def _policy_name(info: dict, root) -> str:
+    spec = str(info.get("spec") or info.get("location") or "?")
+    try:
+        spec = str(Path(spec).resolve().relative_to(Path(root).resolve()))
+    except (ValueError, OSError):
+        pass
+    return f"{spec} @ {str(info.get('weights_hash') or '?')[:8]}"
+
+
+def policies_line(manifest: dict, root) -> str:
+    """Start and final policy of the run (spec @ weights hash), the reset policy between them when there is one."""
+    models = manifest.get("models", {}) or {}
+    its = sorted(int(k.split("@", 1)[1]) for k in models if k.startswith("policy@") and k.split("@", 1)[1].isdigit())
+    if not its:
+        model = (manifest.get("config", {}) or {}).get("model", {}) or {}
+        return f"policy {_e(model.get('name_or_path', '?'))}"
+    start = models.get("policy@start") or models[f"policy@{its[0]}"]
+    parts = [f"start {_e(_policy_name(start, root))}"]
+    if "policy@reset" in models:
+        parts.append(f"reset {_e(_policy_name(models['policy@reset'], root))}")
+    if its[-1] > 0:
+        parts.append(f"final (iteration {its[-1]}) {_e(_policy_name(models[f'policy@{its[-1]}'], root))}")
+    return " &rarr; ".join(parts)
+
+
 def render_html(summary: RunSummary) -> str:
     its = summary.iterations
     parts = [f"<h1>selfmoa run <code>{_e(summary.root.name)}</code></h1>"]
     m = redact(summary.manifest)  # also for run folders written before every secret was redacted at the source
-    policy = m.get("models", {}).get("policy", {})
     parts.append(
-        f'<p class="muted">created {_e(m.get("created", "?"))} &middot; policy {_e(policy.get("spec", "?"))} '
-        f'@ {_e(policy.get("weights_hash", "?"))} &middot; selfmoa {_e(m.get("versions", {}).get("selfmoa", "?"))} '
+        f'<p class="muted">created {_e(m.get("created", "?"))} &middot; {policies_line(m, summary.root)} '
+        f'&middot; selfmoa {_e(m.get("versions", {}).get("selfmoa", "?"))} '
         f'&middot; git {_e((m.get("git_sha") or "?")[:10])}</p>'
     )
     for note in summary.notes:

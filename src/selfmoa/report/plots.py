@@ -54,24 +54,44 @@ def pareto(summary: RunSummary) -> str | None:
     return _svg(fig)
 
 
-def per_category(summary: RunSummary) -> str | None:
+MIN_CATEGORY_PROMPTS = 5  # a bar drawn from fewer held-out prompts says little: such categories are listed, not drawn
+
+
+def per_category(summary: RunSummary, min_prompts: int = MIN_CATEGORY_PROMPTS) -> str | None:
     its = summary.iterations
     cats = sorted({r.metric.split(":", 1)[1] for it in its for r in summary.results[it]
                    if r.suite == "safety" and r.metric.startswith("unsafe_rate:")})
     if not cats:
         return None
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(cats) * max(1, len(its)) / 1.5), 3.6))
+
+    def n(c: str) -> int:
+        rows = [summary.metric(it, "safety", f"unsafe_rate:{c}") for it in its]
+        return min((r.n for r in rows if r is not None), default=0)
+
+    shown = [c for c in cats if n(c) >= min_prompts]
+    hidden = [c for c in cats if c not in shown]
+    if not shown:
+        return None
+    fig, ax = plt.subplots(figsize=(min(11, max(6, 0.55 * len(shown) * max(1, len(its)) / 1.5)), 3.8))
     width = 0.8 / max(1, len(its))
     for k, it in enumerate(its):
-        vals = []
-        for c in cats:
+        vals, lo, hi = [], [], []
+        for c in shown:
             r = summary.metric(it, "safety", f"unsafe_rate:{c}")
-            vals.append(r.value if r else 0.0)
-        ax.bar([i + k * width for i in range(len(cats))], vals, width, label="start" if it == 0 else f"iter {it}")
-    ax.set_xticks([i + width * (len(its) - 1) / 2 for i in range(len(cats))], cats, rotation=35, ha="right")
+            v = r.value if r else 0.0
+            vals.append(v)
+            lo.append(max(0.0, v - (r.ci_low if r and r.ci_low is not None else v)))
+            hi.append(max(0.0, (r.ci_high if r and r.ci_high is not None else v) - v))
+        ax.bar([i + k * width for i in range(len(shown))], vals, width, yerr=[lo, hi], capsize=2,
+               error_kw={"elinewidth": 0.7, "alpha": 0.6}, label="start" if it == 0 else f"iter {it}")
+    ax.set_xticks([i + width * (len(its) - 1) / 2 for i in range(len(shown))],
+                  [f"{c} ({n(c)})" for c in shown], rotation=35, ha="right")
     ax.set_ylabel("unsafe rate")
     ax.set_ylim(0, 1)
-    ax.set_title("Unsafe rate per harm category")
+    ax.set_title("Unsafe rate per harm category (prompts in brackets; 95% CI)")
+    if hidden:
+        fig.text(0.01, 0.01, f"not drawn, fewer than {min_prompts} prompts: {', '.join(hidden)}", fontsize=7,
+                 color="#666")
     ax.legend(frameon=False)
     return _svg(fig)
 
