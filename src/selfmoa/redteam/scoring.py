@@ -169,16 +169,22 @@ class JudgeScorer:
     undecided and never counts as a success.
     """
 
-    def __init__(self, judges: Any, *, fallback: UnsafeScorer | None = None, max_chars: int | None = None, **params: Any):
+    def __init__(self, judges: Any, *, fallback: UnsafeScorer | None = None, max_chars: int | None = None,
+                 cache: bool = False, **params: Any):
         from selfmoa.judges.base import make_judge
+        from selfmoa.stages.judge import judge_for
 
         specs = judges if isinstance(judges, (list, tuple)) else [judges]
         if not specs:
             raise SelfmoaError("redteam.judge: no safety judge given")
         self.judges, self.weights = [], []
+        self.use_cache = cache
         for spec in specs:
             extra = {"max_chars": max_chars} if max_chars else {}
-            judge = make_judge(spec, **extra, **params)
+            if not params and not isinstance(spec, str):  # the run's own judge instance (loaded once per process)
+                judge = judge_for(spec, max_chars or 8000)
+            else:
+                judge = make_judge(spec, **extra, **params)
             if "safety" not in judge.objectives:
                 raise SelfmoaError(
                     f"redteam.judge: judge '{judge.id}' does not score safety (it scores {', '.join(judge.objectives)})"
@@ -195,7 +201,17 @@ class JudgeScorer:
         from selfmoa.judges.base import JudgeItem
 
         jitems = [JudgeItem(str(i), it.prompt, it.response) for i, it in enumerate(items)]
-        per_judge = [j.score(jitems) for j in self.judges]
+        if self.use_cache:  # the run's persistent judge cache: a resumed or repeated round does not pay twice
+            from selfmoa.judges.cache import score_cached
+            from selfmoa.stages.judge import judge_cache
+
+            cache = judge_cache()
+            try:
+                per_judge = [score_cached(j, jitems, cache) for j in self.judges]
+            finally:
+                cache.close()
+        else:
+            per_judge = [j.score(jitems) for j in self.judges]
         out: list[Score] = []
         undecided: list[int] = []
         for i in range(len(items)):
@@ -222,8 +238,9 @@ class JudgeScorer:
 def scorer_from_config(cfg: Any, log: Callable[[str], None] = lambda m: None) -> UnsafeScorer:
     """The scorer a red-team round uses to decide that an attack worked.
 
-    ``redteam.judge: null`` (the default) uses the configured safety judges (``judges.safety``, built with
-    :func:`selfmoa.judges.make_judge`), with ``redteam.judge_fallback`` (a refusal check) deciding the items the
+    ``redteam.judge: null`` (the default) uses the configured safety judges (``judges.safety``: the same judge
+    instances as the loop's judging stage, a bare ``csrm`` spec with the run's ``csrm:`` section, scored through the
+    judge cache when ``judges.cache``), with ``redteam.judge_fallback`` (a refusal check) deciding the items the
     judges cannot, and standing in for the judges when they cannot be loaded (for example a judge head that is
     not fitted yet). A name picks one scorer: a red-team scorer (``compliance-heuristic``, ``refuse-check``) or
     a judge with a safety objective.
@@ -234,14 +251,16 @@ def scorer_from_config(cfg: Any, log: Callable[[str], None] = lambda m: None) ->
         if rt.judge in SCORERS:
             return make_scorer(rt.judge, **rt.judge_params)
         return JudgeScorer(rt.judge, fallback=fallback, **rt.judge_params)
-    specs = list(cfg.judges.safety)
+    from selfmoa.csrm.judge import run_judge_spec
+
+    specs = [run_judge_spec(s, cfg.csrm) for s in cfg.judges.safety]  # a bare {name: csrm} takes the run's csrm section
     if not specs:
         if fallback is None:
             raise SelfmoaError("redteam.judge: judges.safety is empty and redteam.judge_fallback is null; name a scorer")
         log(f"no safety judges configured; success is decided by {fallback.name}")
         return fallback
     try:
-        return JudgeScorer(specs, fallback=fallback, max_chars=cfg.judges.max_chars)
+        return JudgeScorer(specs, fallback=fallback, max_chars=cfg.judges.max_chars, cache=cfg.judges.cache)
     except (SelfmoaError, ImportError, OSError) as exc:
         if fallback is None:
             raise

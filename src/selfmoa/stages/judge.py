@@ -36,7 +36,8 @@ def judge_for(spec: JudgeSpec, max_chars: int = 8000) -> Judge:
     return _JUDGES[key]
 
 
-def _cache():
+def judge_cache():
+    """The persistent judge cache, ``$SELFMOA_HOME/judge-cache.sqlite`` (close it when done)."""
     from selfmoa.judges.cache import JudgeCache
     from selfmoa.models.home import selfmoa_home
 
@@ -71,7 +72,7 @@ def judge_stage(
     if store.is_complete(stage):
         return store.read(stage, Judgment)
     by_prompt = {p.id: p for p in prompts}
-    cache = _cache() if use_cache else None
+    cache = judge_cache() if use_cache else None
     counts: dict[str, int] = {}
     try:
         with store.stage(stage) as handle:
