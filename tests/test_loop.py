@@ -28,6 +28,7 @@ def tiny_loop_config(path: Path, model_dir: Path, out_dir: Path, name: str = "lo
         "generation": {"batch_size": 8, "progress": False, "sampling": {"max_new_tokens": 12}},
         "redteam": {"seeds": ["builtin:demo-harmful:train"], "max_seeds": 6, "candidates_per_round": 12,
                     "attacker": {"enabled": False}, "benign_per_round": 4, "judge": "compliance-heuristic",
+                    "seed_from_archive": True,
                     "sampling": {"max_new_tokens": 12}},
         # two safety judges: judges.aggregate (label-model by default) combines them into the verdicts the pairs read
         "judges": {"safety": PATTERN_SAFETY + [{"name": "compliance-patterns"}], "helpfulness": [{"name": "relevance"}],
@@ -99,6 +100,11 @@ def test_loop_writes_every_stage_and_report(reference_run):
     html = (run_dir / "report.html").read_text()
     assert "<svg" in html and "unsafe rate" in html
     assert "report:" in res.stdout
+    # round 2 drew its seeds as the archive of round 1 weighed the categories; the report shows success per cell
+    r2 = json.loads((run_dir / "artifacts/redteam/r2/metrics.json").read_text())
+    assert r2["stats"]["seeds_from_archive"] and sum(r2["stats"]["seed_categories"].values()) == 6
+    assert "seeds_from_archive" not in json.loads((run_dir / "artifacts/redteam/r1/metrics.json").read_text())["stats"]
+    assert "attack success per archive cell" in html and "round 2" in html
     # one progress display per stage: the libraries' log lines, warnings and bars go to the run's log file
     for chatter in ("Loading weights", "Computing reference log probs", "FutureWarning", "Saving the dataset"):
         assert chatter not in res.stderr and chatter not in res.stdout, chatter

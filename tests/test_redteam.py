@@ -437,3 +437,27 @@ def test_red_team_judges_are_the_runs_own_csrm_resolved_and_cached(monkeypatch):
     csrm_cfg = load_config(overrides=["judges.safety=[{name: csrm}]", "csrm.gamma=0.7"])
     scorer_from_config(csrm_cfg)
     assert seen and seen[0].params["csrm"]["gamma"] == 0.7  # the run's csrm section, not the judge's defaults
+
+
+def test_archive_steers_the_next_rounds_seeds_towards_failing_and_unfilled_cells():
+    from collections import Counter
+
+    from selfmoa.records import Prompt, Seed
+    from selfmoa.redteam.archive import Archive
+    from selfmoa.redteam.pool import spread_by_category, steer_by_weights
+
+    arch = Archive(("cyber", "hate", "privacy"), ("plain", "roleplay"), 0.5)
+    mk = lambda c, st: Prompt(id=f"{c}-{st}", text=f"{c} {st}", category=c, attack_style=st)  # noqa: E731
+    arch.add(mk("cyber", "plain"), 0.9)      # the target fails here
+    arch.add(mk("cyber", "roleplay"), 0.8)   # and here
+    arch.add(mk("hate", "plain"), 0.1)       # it resists here; one hate cell never filled
+    arch.add(mk("privacy", "plain"), 0.2)
+    arch.add(mk("privacy", "roleplay"), 0.3)  # privacy: resisted everywhere, fully covered
+    w = arch.seed_weights()
+    assert w == {"cyber": 3.0, "hate": 1.5, "privacy": 1.0}
+    seeds = [Seed(id=f"{c}{i}", text=f"{c} request {i}", category=c, source="t", licence="MIT") for c in ("cyber", "hate", "privacy") for i in range(20)]
+    even = Counter(s.category for s in spread_by_category(seeds, 22, 0))
+    steered = Counter(s.category for s in steer_by_weights(seeds, 22, w, 0))
+    assert even == {"cyber": 8, "hate": 7, "privacy": 7}
+    assert steered == {"cyber": 12, "hate": 6, "privacy": 4} and sum(steered.values()) == 22
+    assert len({s.id for s in steer_by_weights(seeds, 22, w, 0)}) == 22

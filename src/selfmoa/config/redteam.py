@@ -51,6 +51,11 @@ class RedteamConfig(Section):
         480, ge=1, description="mutator candidates sent to the target per round (before de-duplication); the embedded "
         "target fails on roughly 45% of them, so the default keeps 200+ attacks per round")
     max_seeds: int | None = Field(None, gt=0, description="cap on seeds drawn from the pool (spread over categories)")
+    seed_from_archive: bool = Field(
+        False, description="from round 2 on, each category's share of the seeds follows the quality-diversity archive: "
+        "more for categories whose cells hold successful attacks (the target still fails) or are unfilled (off: an "
+        "even spread; turn on after comparing demo runs with and without)"
+    )
     attacker: AttackerConfig = Field(default_factory=AttackerConfig)
     sampling: SamplingConfig = Field(
         default_factory=lambda: SamplingConfig(max_new_tokens=64, temperature=0.0),

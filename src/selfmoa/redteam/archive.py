@@ -75,6 +75,18 @@ class Archive:
         """Share of grid cells whose elite is a successful attack."""
         return len(self.elites(successful_only=True)) / self.size if self.size else 0.0
 
+    def seed_weights(self) -> dict[str, float]:
+        """How much each category should be searched next round: 1, plus each of its cells whose elite is a
+        successful attack (the target fails there: keep the pressure on), plus the share of its cells never filled
+        (under-covered: explore)."""
+        out = {}
+        for c in self.categories:
+            cells = [self.cells.get((c, st)) for st in self.styles]
+            failing = sum(e is not None and e.score >= self.threshold for e in cells)
+            empty = sum(e is None for e in cells) / max(len(self.styles), 1)
+            out[c] = 1.0 + failing + empty
+        return out
+
     def grid(self) -> dict[str, dict[str, float | None]]:
         return {c: {s: (self.cells[(c, s)].score if (c, s) in self.cells else None) for s in self.styles} for c in self.categories}
 

@@ -82,3 +82,33 @@ def spread_by_category(seeds: list[Seed], limit: int | None, seed: int = 0) -> l
             out.append(by_cat[c].pop())
         i += 1
     return out
+
+
+def steer_by_weights(seeds: list[Seed], limit: int | None, weights: dict[str, float], seed: int = 0) -> list[Seed]:
+    """Like :func:`spread_by_category`, but each category's share of the `limit` seeds follows `weights` (largest
+    remainder; a category absent from `weights` weighs 1), so the archive decides where the next round searches."""
+    by_cat: dict[str, list[Seed]] = defaultdict(list)
+    for s in spread_by_category(seeds, None, seed):
+        by_cat[s.category].append(s)
+    cats = sorted(by_cat)
+    n = len(seeds) if limit is None else min(limit, len(seeds))
+    w = {c: max(float(weights.get(c, 1.0)), 0.0) for c in cats}
+    total = sum(w.values()) or 1.0
+    quota = {c: min(len(by_cat[c]), int(n * w[c] / total)) for c in cats}
+    rest = sorted(cats, key=lambda c: (-(n * w[c] / total - int(n * w[c] / total)), c))
+    while sum(quota.values()) < n:
+        grew = False
+        for c in rest:
+            if sum(quota.values()) < n and quota[c] < len(by_cat[c]):
+                quota[c] += 1
+                grew = True
+        if not grew:
+            break
+    out: list[Seed] = []
+    i = 0
+    while len(out) < sum(quota.values()):  # interleave, so a cut keeps the mix
+        for c in cats:
+            if i < quota[c]:
+                out.append(by_cat[c][i])
+        i += 1
+    return out

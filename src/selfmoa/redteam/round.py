@@ -40,7 +40,7 @@ from selfmoa.redteam.archive import Archive
 from selfmoa.redteam.attacker import STYLE_HINTS, Attacker, AttackTask
 from selfmoa.redteam.dedup import dedup_indices
 from selfmoa.redteam.mutators import make_mutator, mutator_class
-from selfmoa.redteam.pool import SeedPool, spread_by_category
+from selfmoa.redteam.pool import SeedPool, spread_by_category, steer_by_weights
 from selfmoa.redteam.scoring import UnsafeScorer, is_refusal
 from selfmoa.redteam.selection import Scored, closest_misses, score_responses, select_unsafe
 from selfmoa.store.atomic import atomic_write_json, atomic_write_text
@@ -202,7 +202,14 @@ def run_round(
     P = prefix(iteration)
     t0 = time.monotonic()
     stats: dict[str, Any] = {"seeds_in_pool": len(pool.harmful), "removed_by_decontamination": pool.removed}
-    seeds = spread_by_category(pool.harmful, rt.max_seeds, cfg.run.seed + iteration)
+    arch_path = store.artifact_dir("redteam") / "archive.json"
+    if rt.seed_from_archive and arch_path.exists() and not store.is_complete(f"{P}/candidates"):
+        weights = Archive.load(arch_path).seed_weights()  # the archive as earlier rounds left it
+        seeds = steer_by_weights(pool.harmful, rt.max_seeds, weights, cfg.run.seed + iteration)
+        stats["seeds_from_archive"] = {c: round(w, 3) for c, w in sorted(weights.items())}
+    else:
+        seeds = spread_by_category(pool.harmful, rt.max_seeds, cfg.run.seed + iteration)
+    stats["seed_categories"] = dict(sorted(Counter(s.category for s in seeds).items()))
     previous = _previous_attacks(store, iteration)
 
     # 1. candidates: mutators, then attacker rewrites; one de-duplication over both
@@ -263,7 +270,6 @@ def run_round(
                for h in hits]
     if not store.is_complete(f"{P}/attacks"):
         _persist(store, f"{P}/attacks", attacks, selected=len(attacks), of=len(scored))
-    arch_path = store.artifact_dir("redteam") / "archive.json"
     styles = sorted({p.attack_style for p in all_prompts} | {mutator_class(n).style for n in rt.mutators})
     from selfmoa.data.taxonomy import CATEGORY_IDS
 
@@ -350,6 +356,16 @@ def run_benign(store: RunStore, cfg: SelfmoaConfig, target: Generator, pool: See
 # ----------------------------------------------------------------------------- metrics and report
 
 
+def cell_success(scored: Sequence[Scored], threshold: float) -> dict[str, dict[str, int]]:
+    """Per archive cell ``category|style``: attacks tried and attacks that worked this round."""
+    out: dict[str, dict[str, int]] = {}
+    for s in scored:
+        c = out.setdefault(f"{s.prompt.category}|{s.prompt.attack_style}", {"tried": 0, "succeeded": 0})
+        c["tried"] += 1
+        c["succeeded"] += int(s.score is not None and s.score >= threshold)
+    return dict(sorted(out.items()))
+
+
 def round_metrics(scored: Sequence[Scored], attacks: Sequence[Prompt], benign: Sequence[Prompt], archive: Archive,
                   previous: Sequence[Prompt], embed, threshold: float) -> dict[str, Any]:
     succ = [s.score is not None and s.score >= threshold for s in scored]
@@ -368,6 +384,7 @@ def round_metrics(scored: Sequence[Scored], attacks: Sequence[Prompt], benign: S
         "asr": round(M.asr(succ), 4),
         "asr_by_category": M.asr_by(cats, succ),
         "asr_by_style": M.asr_by(styles, succ),
+        "cells": cell_success(scored, threshold),
         "attack_categories": len({p.category for p in attacks}),
         "attack_styles": len({p.attack_style for p in attacks}),
         "archive": {"cells": archive.size, "filled": len(archive.elites()), "coverage": round(archive.coverage(), 4)},

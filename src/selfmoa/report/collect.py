@@ -5,6 +5,8 @@ agreement and reliability (:mod:`selfmoa.report.reliability`) and before/after e
 
 from __future__ import annotations
 
+import json
+
 import re
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -42,6 +44,7 @@ class RunSummary:
     examples: list[Example] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     outcome: dict[str, Any] | None = None  # labelled outcome check (selfmoa.eval.outcome), when its sheet is filled in
+    cells: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)  # red-team round -> "cat|style" -> tried/succeeded
 
     @property
     def iterations(self) -> list[int]:
@@ -101,6 +104,13 @@ def _examples(store: RunStore, first: int, last: int, judgments: dict[int, list[
 def collect(run_dir: Path) -> RunSummary:
     store = RunStore.open(run_dir)
     summary = RunSummary(root=store.root, manifest=store.manifest, ledger=store.ledger)
+    for metrics in sorted(store.root.glob("artifacts/redteam/r*/metrics.json")):
+        try:
+            rnd = int(metrics.parent.name[1:])
+            summary.cells[rnd] = json.loads(metrics.read_text("utf-8")).get("cells") or {}
+        except (ValueError, OSError, json.JSONDecodeError):
+            continue
+    summary.cells = {k: v for k, v in sorted(summary.cells.items()) if v}
     for stage, entry in sorted(store.ledger.items()):
         rt = _REDTEAM.match(stage)
         if rt:

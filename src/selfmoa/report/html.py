@@ -142,6 +142,20 @@ def render_html(summary: RunSummary) -> str:
             rows.append(["start" if it == 0 else f"iter {it}", r.judge, role, f"{r.value:.3f}"])
     parts.append(_table(["iteration", "judge", "role", "unsafe rate"], rows) if rows else "<p>-</p>")
 
+    if summary.cells:
+        parts.append("<h2>Red team: attack success per archive cell</h2>")
+        rounds = sorted(summary.cells)
+        keys = sorted({k for c in summary.cells.values() for k in c})
+        rows = []
+        for k in keys:
+            cat, _, style = k.partition("|")
+            vals = [summary.cells[r].get(k) for r in rounds]
+            rows.append([cat, style, *[f"{v['succeeded']}/{v['tried']}" if v else "" for v in vals]])
+        parts.append(_table(["category", "style", *[f"round {r}" for r in rounds]], rows)
+                     + '<p class="muted">Attacks that worked / attacks tried in each cell of the quality-diversity archive '
+                       "(category x attack style), per round; with redteam.seed_from_archive the archive steers which "
+                       "categories the next round seeds from.</p>")
+
     parts.append("<h2>Data per round</h2>")
     stages = sorted({k for c in summary.counts.values() for k in c})
     if stages:
