@@ -30,7 +30,8 @@ class AggregateConfig(Section):
         description="label-model: judge accuracies estimated from agreement (one-coin Dawid-Skene EM), or fitted on "
         "dev_set when given; mean: weighted mean of scores; first: the first judge only",
     )
-    dev_set: str | None = Field(None, description="labelled CSV/JSONL (prompt, response, label) that calibrates the label model")
+    dev_set: str | None = Field(None, description="labelled CSV/JSONL (prompt, response, label: 1/unsafe or 0/safe) that "
+                                "the safety judges score once per iteration to calibrate the label model of the safety objective")
     abstain_band: tuple[float, float] = Field(
         (0.35, 0.65), description="combined scores inside this band are an abstention (score kept, label 'abstain')"
     )

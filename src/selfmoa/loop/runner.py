@@ -228,7 +228,8 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
             pairs = store.read(f"iter{i}/pairs", Pair)
         else:
             used = [j for j in judgments if not cfg.pairs.judges or j.judge in cfg.pairs.judges]
-            verdicts = verdict_stage(store, f"iter{i}/verdicts", used, cfg.judges.aggregate, [rs.spec for rs in specs])
+            verdicts = verdict_stage(store, f"iter{i}/verdicts", used, cfg.judges.aggregate, [rs.spec for rs in specs],
+                                     max_chars=cfg.judges.max_chars)
             pairs, stats = build_pairs(prompts, responses, verdicts, cfg.pairs)
             with store.stage(f"iter{i}/pairs") as h:
                 h.write(pairs)

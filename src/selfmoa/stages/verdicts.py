@@ -35,10 +35,11 @@ def combine_verdicts(
     weights: dict[str, float] | None = None,
     *,
     objectives: Sequence[str] | None = None,
-    dev_labels: dict[str, int] | None = None,
+    dev_labels: dict[str, dict[str, int]] | None = None,
 ) -> tuple[list[Judgment], dict[str, dict]]:
     """(verdicts, per-objective summary). ``objectives`` limits which objectives are combined (the others pass
-    through); ``weights`` orders the judges for ``first`` and weighs them for ``mean``."""
+    through); ``weights`` orders the judges for ``first`` and weighs them for ``mean``; ``dev_labels`` (objective ->
+    response id -> gold label, 1 = unsafe) calibrates the label model of that objective."""
     by_obj: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         if j.judge != COMBINED_JUDGE:
@@ -56,7 +57,7 @@ def combine_verdicts(
         recs = sorted(recs, key=lambda r: judges.index(r.judge))  # the label model's column order = the config's
         model, combined = aggregate_judgments(
             recs, obj, method=agg.method, weights={n: (weights or {}).get(n, 1.0) for n in judges},
-            dev_labels=dev_labels, abstain_band=tuple(agg.abstain_band), min_votes=agg.min_votes,
+            dev_labels=(dev_labels or {}).get(obj), abstain_band=tuple(agg.abstain_band), min_votes=agg.min_votes,
         )
         out.extend(combined)
         summary[obj] = {"method": model.method, "judges": model.judges, "weights": [round(w, 4) for w in model.weights],
@@ -71,13 +72,42 @@ def verdict_stage(
     agg: AggregateConfig,
     specs: Sequence[JudgeSpec],
     *,
-    dev_labels: dict[str, int] | None = None,
+    max_chars: int = 8000,
 ) -> list[Judgment]:
-    """:func:`combine_verdicts` as a resumable stage of the run folder."""
+    """:func:`combine_verdicts` as a resumable stage of the run folder; with ``aggregate.dev_set`` the label model of
+    the safety objective is calibrated on that labelled set, scored by the same judges."""
     if store.is_complete(stage):
         return store.read(stage, Judgment)
-    verdicts, summary = combine_verdicts(judgments, agg, judge_weights(specs), dev_labels=dev_labels)
+    extra, dev = dev_set_judgments(agg, specs, max_chars) if agg.dev_set and agg.method == "label-model" else ([], {})
+    verdicts, summary = combine_verdicts([*judgments, *extra], agg, judge_weights(specs), dev_labels=dev)
+    verdicts = [v for v in verdicts if not v.response_id.startswith(DEV_PREFIX)]
     with store.stage(stage) as h:
         h.write(verdicts)
-        h.complete(method=agg.method, objectives=summary)
+        h.complete(method=agg.method, objectives=summary, dev_set=len(dev.get("safety", {})) if dev else 0)
     return store.read(stage, Judgment)
+
+
+DEV_PREFIX = "dev-set:"
+
+
+def dev_set_judgments(agg: AggregateConfig, specs: Sequence[JudgeSpec], max_chars: int = 8000
+                      ) -> tuple[list[Judgment], dict[str, dict[str, int]]]:
+    """The safety judges' judgments of ``aggregate.dev_set`` (rows of prompt, response, label: 1/unsafe = unsafe)
+    under response ids ``dev-set:<row id>``, and their gold labels for the label model."""
+    from pathlib import Path
+
+    from selfmoa.data.labelled import load_labelled_file
+    from selfmoa.judges.base import JudgeItem
+    from selfmoa.stages.judge import judge_for
+
+    items = load_labelled_file(Path(agg.dev_set), objective="safety")
+    jitems = [JudgeItem(f"{DEV_PREFIX}{it.id}", it.prompt, it.response) for it in items]
+    out: list[Judgment] = []
+    for spec in specs:
+        judge = judge_for(spec, max_chars)
+        if "safety" not in judge.objectives:
+            continue
+        for it, res in zip(jitems, judge.score(jitems)):
+            if "safety" in res:
+                out.append(res["safety"].to_judgment(it.id, judge.id, judge.version))
+    return out, {"safety": {f"{DEV_PREFIX}{it.id}": it.label for it in items}}
