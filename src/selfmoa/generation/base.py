@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 from selfmoa.config.generation import SamplingConfig
-from selfmoa.errors import MissingExtraError, SelfmoaError
+from selfmoa.errors import MissingExtraError
 from selfmoa.registry import Registry
 from selfmoa.records import Message
 
@@ -50,6 +50,31 @@ class Generator(Protocol):
         """Generate `sampling.n` completions per request. `on_batch` is called with each finished
         batch so callers can persist results as they arrive (crash-safe resume)."""
         ...
+
+
+class BaseGenerator:
+    """What every backend shares: ``generate`` takes any sequence of requests, returns [] for none, and hands the list
+    to the backend's ``_generate(requests, sampling, on_batch)``."""
+
+    name: str = ""
+    policy_id: str = ""
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig,
+        *,
+        on_batch: Callable[[list[Completion]], None] | None = None,
+    ) -> list[Completion]:
+        """Generate `sampling.n` completions per request (one per request when greedy); `on_batch` gets each
+        finished batch as it arrives."""
+        requests = list(requests)
+        if not requests:
+            return []
+        return self._generate(requests, sampling, on_batch)
+
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
+        raise NotImplementedError
 
 
 def _load_builtins() -> None:

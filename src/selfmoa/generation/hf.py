@@ -13,11 +13,11 @@ How it is fast and still exact:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
-from selfmoa.generation.base import Completion, GenerationRequest, register_backend
+from selfmoa.generation.base import BaseGenerator, Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import encode_prompt, prepare_messages
 from selfmoa.progress import progress_bar
 from selfmoa.records import stable_hash
@@ -60,7 +60,7 @@ def _seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
 
 
 @register_backend("hf")
-class HFGenerator:
+class HFGenerator(BaseGenerator):
     """Batched generation with a transformers causal LM (loaded once per process)."""
 
     name = "hf"
@@ -129,18 +129,9 @@ class HFGenerator:
         messages = prepare_messages(request.messages, self.system_prompt)
         return encode_prompt(self.tokenizer, messages, self.max_context)
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: SamplingConfig,
-        *,
-        on_batch: Callable[[list[Completion]], None] | None = None,
-    ) -> list[Completion]:
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
         import torch
 
-        requests = list(requests)
-        if not requests:
-            return []
         encoded = [self.encode(r) for r in requests]
         greedy = sampling.temperature == 0
         per_prompt = 1 if greedy else sampling.n

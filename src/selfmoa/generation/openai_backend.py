@@ -15,13 +15,13 @@ import logging
 import os
 import random
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.errors import SelfmoaError
-from selfmoa.generation.base import Completion, GenerationRequest, register_backend
+from selfmoa.generation.base import BaseGenerator, Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import prepare_messages, split_prefill
 from selfmoa.progress import progress_bar
 from selfmoa.redact import redact_text, redact_url, register_secret
@@ -54,7 +54,7 @@ def _run_sync(coro):
 
 
 @register_backend("openai")
-class OpenAIGenerator:
+class OpenAIGenerator(BaseGenerator):
     name = "openai"
     #: first retry waits this many seconds, then doubles (capped at backoff_max), with jitter
     backoff_base = 0.5
@@ -77,17 +77,8 @@ class OpenAIGenerator:
         self.model_info = {"backend": "openai", "model": self.model, "base_url": self.url, "policy_id": self.policy_id}
 
     # -- public --------------------------------------------------------------------------------------
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: SamplingConfig,
-        *,
-        on_batch: Callable[[list[Completion]], None] | None = None,
-    ) -> list[Completion]:
-        requests = list(requests)
-        if not requests:
-            return []
-        return _run_sync(self._generate(requests, sampling, on_batch))
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
+        return _run_sync(self._agenerate(requests, sampling, on_batch))
 
     def check_reachable(self) -> None:
         """Fail now, with a one-line error, when nothing answers at `base_url` or it refuses the key (checked before a
@@ -121,7 +112,7 @@ class OpenAIGenerator:
         self._api_key()
         return redact_text(text)
 
-    async def _generate(self, requests, sampling: SamplingConfig, on_batch) -> list[Completion]:
+    async def _agenerate(self, requests, sampling: SamplingConfig, on_batch) -> list[Completion]:
         import httpx
 
         sem = asyncio.Semaphore(self.endpoint.concurrency)

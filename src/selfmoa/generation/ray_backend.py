@@ -18,12 +18,11 @@ model; a superseded generator that is used again starts its actors anew (and sup
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Sequence
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.distributed.ray_pool import check_fits, ensure_ray, env_threads, kill_actors, make_actors, pool_map
-from selfmoa.generation.base import Completion, GenerationRequest, get_backend, register_backend
+from selfmoa.generation.base import BaseGenerator, Completion, GenerationRequest, get_backend, register_backend
 
 FEATURE = "generation.backend=ray"
 
@@ -46,7 +45,7 @@ _LIVE: "weakref.WeakSet[RayGenerator]" = weakref.WeakSet()
 
 
 @register_backend("ray", requires={"ray": "ray"})
-class RayGenerator:
+class RayGenerator(BaseGenerator):
     name = "ray"
 
     def __init__(self, model_config: ModelConfig, gen_config: GenerationConfig):
@@ -87,18 +86,9 @@ class RayGenerator:
 
     close = release
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: SamplingConfig,
-        *,
-        on_batch: Callable[[list[Completion]], None] | None = None,
-    ) -> list[Completion]:
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
         from selfmoa.progress import progress_bar
 
-        requests = list(requests)
-        if not requests:
-            return []
         if not self._actors:
             info = self._start()
             if info["policy_id"] != self.policy_id:  # pragma: no cover - the model changed on disk meanwhile

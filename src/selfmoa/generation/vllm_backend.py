@@ -14,12 +14,11 @@ When ``model.name_or_path`` is a policy trained with LoRA (an adapter folder, or
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
 
 from selfmoa.config.generation import GenerationConfig, SamplingConfig
 from selfmoa.config.models import ModelConfig
 from selfmoa.errors import SelfmoaError, require
-from selfmoa.generation.base import Completion, GenerationRequest, register_backend
+from selfmoa.generation.base import BaseGenerator, Completion, GenerationRequest, register_backend
 from selfmoa.generation.chat import prepare_messages, render_prompt
 
 
@@ -28,7 +27,7 @@ def _vllm():
 
 
 @register_backend("vllm", requires={"vllm": "vllm"})
-class VLLMGenerator:
+class VLLMGenerator(BaseGenerator):
     name = "vllm"
 
     def __init__(self, model_config: ModelConfig, gen_config: GenerationConfig, *, adapter: str | Path | None = None):
@@ -89,17 +88,8 @@ class VLLMGenerator:
         self.policy_id = f"{self._base_policy}+lora:{name}"
         self.model_info["adapter"] = str(path)
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: SamplingConfig,
-        *,
-        on_batch: Callable[[list[Completion]], None] | None = None,
-    ) -> list[Completion]:
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
         vllm = _vllm()
-        requests = list(requests)
-        if not requests:
-            return []
         prompts = [
             render_prompt(self.tokenizer, prepare_messages(r.messages, self.model_config.system_prompt)) for r in requests
         ]

@@ -11,7 +11,6 @@ from itertools import permutations
 from typing import Callable
 
 from selfmoa.config.pairs import PairsConfig
-from selfmoa.errors import SelfmoaError
 from selfmoa.registry import Registry
 from selfmoa.prefs.scores import ResponseScores
 from selfmoa.records import Prompt, Response
