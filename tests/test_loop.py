@@ -324,6 +324,7 @@ def test_safety_reset_runs_as_the_loops_first_stage_on_its_own_compliant_answers
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["run"]["prompts"] = ["builtin:demo-harmful:train", "builtin:demo-benign:train"]
     cfg["train"]["reset"] = {"enabled": True, "max_examples": 6, "epochs": 1}
+    cfg["generation"]["sampling"]["temperature"] = 1.0  # the random tiny model's greedy answer is blank (a "refusal")
     cfg_path.write_text(yaml.safe_dump(cfg))
     res = selfmoa("run", str(cfg_path), "--no-report")
     assert res.returncode == 0, res.stderr[-3000:]

@@ -138,8 +138,6 @@ def collect(run_dir: Path) -> RunSummary:
 
     res_path = outcome_files(summary.root).results
     if res_path.is_file():
-        import json
-
         summary.outcome = json.loads(res_path.read_text("utf-8"))
     for res in summary.results.values():
         for r in res:
