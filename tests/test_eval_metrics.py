@@ -78,3 +78,13 @@ def test_suite_budget_decides_how_many_held_out_prompts_each_suite_uses(monkeypa
     assert len(budget.prompts["helpfulness"]) == len(whole.prompts["helpfulness"]) == 36
     with pytest.raises(Exception, match="max_prompts_per_suite"):
         load_config(overrides=["eval.max_prompts_per_suite={safty: 10}"])
+
+
+def test_outcome_check_takes_its_prompts_before_the_evaluation_budgets_cut_the_sets(monkeypatch):
+    from selfmoa.config import load_config
+    from selfmoa.eval.outcome import outcome_prompts
+
+    monkeypatch.delenv("SELFMOA_DATA_DIR", raising=False)
+    cfg = load_config(overrides=["eval.max_prompts_per_suite={safety: 10, overrefusal: 10}", "eval.max_prompts_per_set=5"])
+    ps = outcome_prompts(cfg, harmful=100, benign=100)
+    assert sum(p.kind == "harmful" for p in ps) == 100 and sum(p.kind != "harmful" for p in ps) == 100

@@ -71,11 +71,12 @@ def _sample(prompts: list, n: int | None, seed: int) -> list:
 def outcome_prompts(cfg, *, harmful: int | None, benign: int | None, harmful_sets: Sequence[str] | None = None,
                     benign_sets: Sequence[str] | None = None, seed: int = 0) -> list:
     """Held-out prompts for the check: harmful ones from the safety sets, benign look-alikes from the over-refusal
-    sets (the run's evaluation sets unless named), all of each set before ``eval.max_prompts_per_set`` cuts it."""
+    sets (the run's evaluation sets unless named), all of each set before ``eval.max_prompts_per_set`` or
+    ``eval.max_prompts_per_suite`` cuts it."""
     from selfmoa.eval.suite import plan_eval
 
     ev = cfg.eval.model_copy(update={
-        "max_prompts_per_set": None, "suites": ["safety", "overrefusal"],
+        "max_prompts_per_set": None, "max_prompts_per_suite": {}, "suites": ["safety", "overrefusal"],
         **({"safety_sets": list(harmful_sets)} if harmful_sets else {}),
         **({"overrefusal_sets": list(benign_sets)} if benign_sets else {}),
     })
