@@ -58,6 +58,13 @@ def library_output_to(log_path: Path | None, *, verbose: bool = False) -> Iterat
         tf_logging.disable_progress_bar()
     except Exception:  # noqa: BLE001
         tf_logging, tf_bar = None, False
+    try:  # datasets' bars ("Saving the dataset", "Map") pass `disable` themselves: switch them off at the source
+        import datasets
+
+        ds_bar = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+    except Exception:  # noqa: BLE001
+        datasets, ds_bar = None, False
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         logging.captureWarnings(True)
@@ -71,6 +78,8 @@ def library_output_to(log_path: Path | None, *, verbose: bool = False) -> Iterat
                 os.environ["TQDM_DISABLE"] = old_tqdm
             if tf_logging is not None and tf_bar:
                 tf_logging.enable_progress_bar()
+            if datasets is not None and ds_bar:
+                datasets.enable_progress_bars()
             for name, (handlers, level, propagate) in saved.items():
                 lg = logging.getLogger(name)
                 lg.handlers, lg.propagate = handlers, propagate
