@@ -315,6 +315,12 @@ def test_outcome_check_blind_sheet_then_labelled_rates_in_the_report(tmp_path, r
         w.writerows(rows)
     bad = selfmoa("eval", "outcome", str(run_dir))
     assert bad.returncode == 2 and "row 4" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # a new sheet over other prompts answers those prompts (it never reuses the earlier sheet's answers)
+    new = selfmoa("eval", "outcome", str(run_dir), "--harmful", "2", "--benign", "5", "--max-new-tokens", "8", "--overwrite")
+    assert new.returncode == 0, new.stderr[-2000:]
+    keyed = [json.loads(line) for line in key.read_text().splitlines()]
+    assert Counter((k["policy"], k["kind"] == "harmful") for k in keyed) == {("start", True): 2, ("final", True): 2,
+                                                                              ("start", False): 5, ("final", False): 5}
 
 
 def test_safety_reset_runs_as_the_loops_first_stage_on_its_own_compliant_answers(tmp_path, tiny_model_dir):

@@ -118,13 +118,15 @@ def make_outcome(run_dir: Path, *, harmful: int | None = 100, benign: int | None
 
     store.lock = run_lock.acquire(store.root)  # the answers are stages of the run: one writer at a time
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, n=1, seed=seed)
+    # one stage per prompt set and answer length: a new sheet with other prompts never reuses a stale stage
+    tag = stable_hash("outcome", *sorted(p.id for p in prompts), max_new_tokens, seed)[:10]
     answers: dict[str, dict[str, Any]] = {}
     policies: dict[str, str] = {}
     for name, model in (("start", cfg.model), ("final", cfg.model.model_copy(update={"name_or_path": str(final.resolve())}))):
         clear_model_cache()
         gen = make_generator(cfg, model_config=model)
         policies[name] = gen.policy_id
-        for r in generate_stage(store, f"outcome/{name}/responses", prompts, gen, sampling):
+        for r in generate_stage(store, f"outcome/{name}/responses-{tag}", prompts, gen, sampling):
             answers[f"{name}:{r.prompt_id}"] = {"policy": name, "response_id": r.id, "text": r.text}
     clear_model_cache()
     by_id: dict[str, Prompt] = {p.id: p for p in prompts}
