@@ -8,7 +8,7 @@ For each request, `sampling.n` completions are returned, with `sample_index` 0..
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 from selfmoa.config.generation import SamplingConfig
 from selfmoa.errors import MissingExtraError
@@ -34,26 +34,9 @@ class Completion:
     meta: dict = field(default_factory=dict)
 
 
-class Generator(Protocol):
-    """A text generator. `policy_id` names the exact model (name plus weights hash) for records."""
-
-    name: str
-    policy_id: str
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: SamplingConfig,
-        *,
-        on_batch: Callable[[list[Completion]], None] | None = None,
-    ) -> list[Completion]:
-        """Generate `sampling.n` completions per request. `on_batch` is called with each finished
-        batch so callers can persist results as they arrive (crash-safe resume)."""
-        ...
-
-
 class BaseGenerator:
-    """What every backend shares: ``generate`` takes any sequence of requests, returns [] for none, and hands the list
+    """A text generator (``policy_id`` names the exact model: name plus weights hash, for records). What every
+    backend shares: ``generate`` takes any sequence of requests, returns [] for none, and hands the list
     to the backend's ``_generate(requests, sampling, on_batch)``."""
 
     name: str = ""
@@ -75,6 +58,9 @@ class BaseGenerator:
 
     def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig, on_batch) -> list[Completion]:
         raise NotImplementedError
+
+
+Generator = BaseGenerator  # the type every stage takes; backends subclass BaseGenerator
 
 
 def _load_builtins() -> None:
