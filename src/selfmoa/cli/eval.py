@@ -124,7 +124,8 @@ def outcome_cmd(
     from selfmoa.judges.devset import read_labels
 
     files = outcome_files(run)
-    filled = labels is not None or (files.sheet.is_file() and read_labels(files.sheet, allow_empty=True) is not None)
+    filled = not overwrite and (labels is not None or (files.sheet.is_file()
+                                                       and read_labels(files.sheet, allow_empty=True) is not None))
     if overwrite or not filled:
         f = make_outcome(run, harmful=harmful, benign=benign, harmful_sets=harmful_set, benign_sets=benign_set,
                          checkpoint=checkpoint, max_new_tokens=max_new_tokens, double=double, seed=seed,
