@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"stages"},
     {"prefs", "train", "redteam", "csrm", "interop"},
     {"eval"},
-    {"loop"},
+    {"loop", "experiment"},
     {"report"},
     {"cli", "__main__"},
 ]

@@ -30,7 +30,6 @@ def test_overrides_are_typed():
         ("train.bogus=1", "unknown key 'train.bogus'"),
         ("bogus.key=1", "unknown key 'bogus'"),
         ("run.iterations=1.5", "'run.iterations' expected an integer, got 1.5"),
-        ("generation.backend=foo", "'generation.backend' expected one of 'hf', 'openai', 'vllm' or 'ray'"),
         ("generation.sampling.n=0", "'generation.sampling.n'"),
         ("model.trust_remote_code=maybe", "'model.trust_remote_code' expected true or false"),
     ],
@@ -108,3 +107,17 @@ def test_config_reference_shows_the_defaults_in_force_and_matches_docs():
         assert row.split(" | ")[2] == f"`{value}`", row
     docs = Path(__file__).resolve().parents[1] / "docs" / "config.md"
     assert docs.read_text(encoding="utf-8").rstrip("\n") == md.rstrip("\n"), "regenerate: selfmoa config reference > docs/config.md"
+
+
+def test_backend_and_method_name_plugins_checked_against_their_registries():
+    """generation.backend and train.method accept plugin names, so they are checked against the registries (before any
+    run folder exists: selfmoa run's input checks call these) with the valid names in the one-line error."""
+    from selfmoa.config.train import TrainConfig
+    from selfmoa.generation import check_backend
+    from selfmoa.train.runner import loss_name_for
+
+    with pytest.raises(SelfmoaError, match=r"^generation.backend: unknown backend 'foo'; expected one of hf, openai, ray, vllm"):
+        check_backend("foo")
+    with pytest.raises(SelfmoaError, match=r"^train.method: unknown loss 'foo'; expected one of dpo, modpo, modpo_scaled"):
+        loss_name_for(TrainConfig(method="foo"))
+    assert loss_name_for(TrainConfig(method="modpo", form="scaled")) == "modpo_scaled"

@@ -176,7 +176,7 @@ def test_missing_dataset_errors(tmp_path, monkeypatch):
     (tmp_path / "advbench").mkdir()
     with pytest.raises(SelfmoaError, match=r"dataset 'advbench': .*advbench/harmful_behaviors.csv not found"):
         load_dataset_records("advbench", tmp_path, allow_hub=True)  # hub offline here: no network attempt
-    with pytest.raises(SelfmoaError, match=r"unknown dataset 'nope' \(known: .*harmbench"):
+    with pytest.raises(SelfmoaError, match=r"unknown dataset 'nope'; expected one of .*harmbench"):
         load_dataset_records("nope", tmp_path)
     with pytest.raises(SelfmoaError, match=r"dataset 'harmbench' has no split 'train' \(known: val, test\)"):
         load_dataset_records("harmbench", tmp_path, "train")

@@ -141,6 +141,28 @@ class Pair(Record):
         return "pr-" + stable_hash(prompt_id, chosen_id, rejected_id, strategy)
 
 
+class PreferenceRow(Record):
+    """One training pair as the trainer reads it (TRL conversational format), with the source it came from."""
+
+    kind_name: ClassVar[str] = "preference_row"
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    margin: float = 0.0
+    source: str = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @staticmethod
+    def from_row(row: dict[str, Any], source: str) -> "PreferenceRow":
+        return PreferenceRow(id=str(row["pair_id"]), prompt=row["prompt"], chosen=row["chosen"], rejected=row["rejected"],
+                             margin=float(row.get("margin", 0.0)), source=source)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"pair_id": self.id, "prompt": [m.model_dump() for m in self.prompt],
+                "chosen": [m.model_dump() for m in self.chosen], "rejected": [m.model_dump() for m in self.rejected],
+                "margin": self.margin}
+
+
 class EvalResult(Record):
     kind_name: ClassVar[str] = "eval_result"
     suite: str
@@ -159,5 +181,5 @@ class EvalResult(Record):
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.kind_name: cls for cls in (Seed, Prompt, Response, Judgment, Pair, EvalResult)
+    cls.kind_name: cls for cls in (Seed, Prompt, Response, Judgment, Pair, PreferenceRow, EvalResult)
 }

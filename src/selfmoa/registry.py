@@ -1,4 +1,5 @@
-"""One registry for every kind of plugin (judges, mutators, backends, scorers, importers, pair strategies, losses).
+"""One registry for every kind of plugin (judges, mutators, backends, scorers, importers, pair strategies, losses,
+datasets).
 
 In the spirit of lm-evaluation-harness's ``Registry``: entries by name, either an object or a lazy ``"module:object"``
 reference imported on first use (so a package low in the layering can name a plugin that lives higher up without
@@ -10,7 +11,7 @@ plugin without editing selfmoa::
     my-judge = "my_package.judges:MyJudge"
 
 Groups: ``selfmoa.judges``, ``selfmoa.mutators``, ``selfmoa.backends``, ``selfmoa.scorers``, ``selfmoa.importers``,
-``selfmoa.strategies``, ``selfmoa.losses``.
+``selfmoa.strategies``, ``selfmoa.losses``, ``selfmoa.datasets``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import typer
 
 from selfmoa import __version__
 from selfmoa.cli import config, csrm, data, eval as eval_cmd, judge, models, redteam, report, run, train
-from selfmoa.cli import interop, serve
+from selfmoa.cli import experiment, interop, serve
 from selfmoa.cli.common import console
 from selfmoa.errors import SelfmoaError
 
@@ -57,6 +57,7 @@ app.add_typer(redteam.app, name="redteam")
 app.add_typer(judge.app, name="judge")
 app.add_typer(train.app, name="train")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(experiment.app, name="experiment")
 report.register(app)
 app.add_typer(csrm.app, name="csrm")
 app.add_typer(config.app, name="config")

@@ -54,6 +54,10 @@ def check_loop(cfg) -> None:
 
     check_backend(cfg.generation.backend)  # a missing extra first: it is what the user must fix before anything else
     check_judges(training_judge_specs(cfg) + eval_judge_specs(cfg))
+    if cfg.train.method != "sft":
+        from selfmoa.train.runner import loss_name_for
+
+        loss_name_for(cfg.train)  # a loss plugin's name, else the valid names
     if cfg.run.prompts:
         load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
     check_redteam(cfg)

@@ -77,7 +77,7 @@ def show(
     base = spec_str.split(":")[1]
     if spec_str.startswith("dataset:") and get_spec(base).record != "seed":
         records = load_dataset_records(base, data_dir, split)
-        out.print(f"[bold]{base}[/]: {len(records)} {DATASETS[base].record}s ({DATASETS[base].licence})")
+        out.print(f"[bold]{base}[/]: {len(records)} {DATASETS.get(base).record}s ({DATASETS.get(base).licence})")
         for r in records[:n]:
             out.print(r.model_dump_json(indent=1)[:1200])
         return

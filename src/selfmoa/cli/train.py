@@ -46,7 +46,10 @@ def _rows_from_run(run_dir: Path, iteration: int) -> list[dict]:
     from selfmoa.train.data import pairs_to_rows
 
     store = RunStore.open(run_dir)
-    names = {"prompts": f"iter{iteration}/prompts", "responses": f"iter{iteration}/samples", "pairs": f"iter{iteration}/pairs"}
+    from selfmoa.stages import catalogue
+
+    names = {k: catalogue.loop(iteration, part) for k, part in
+             (("prompts", "prompts"), ("responses", "samples"), ("pairs", "pairs"))}
     for stage in names.values():
         if not store.is_complete(stage):
             raise SelfmoaError(f"--run {run_dir}: stage '{stage}' is not complete; run the loop up to the pairs first")

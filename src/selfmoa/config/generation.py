@@ -61,9 +61,9 @@ class RayConfig(Section):
 
 
 class GenerationConfig(Section):
-    backend: Literal["hf", "openai", "vllm", "ray"] = Field(
+    backend: str = Field(
         "hf", description="hf: in-process transformers; openai: any OpenAI-compatible server; vllm: in-process vLLM; "
-        "ray: hf or vLLM engines on Ray actors (generation.ray)"
+        "ray: hf or vLLM engines on Ray actors (generation.ray); or a backend plugin (selfmoa.backends entry point)"
     )
     batch_size: int = Field(32, ge=1, description="prompts per forward batch (hf backend)")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)

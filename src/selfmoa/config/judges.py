@@ -56,3 +56,15 @@ class JudgesConfig(Section):
     batch_size: int = Field(64, ge=1)
     max_chars: int = Field(8000, ge=100, description="responses longer than this are truncated (flag 'truncated')")
     cache: bool = True
+
+
+def run_judge_spec(spec: Any, csrm: Any):
+    """A ``csrm`` judge spec completed from the run's ``csrm`` section (explicit spec params win), so the
+    run's safety configuration decides what is unsafe. Other judges' specs are returned unchanged."""
+    if getattr(spec, "name", None) != "csrm":
+        return spec
+    params = dict(spec.params)
+    params.setdefault("csrm", csrm.model_dump(mode="json"))
+    if spec.model is not None and "model" not in params:
+        params["model"] = spec.model.model_dump(mode="json")
+    return spec.model_copy(update={"params": params, "model": None})

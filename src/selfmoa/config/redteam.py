@@ -21,7 +21,7 @@ class AttackerConfig(Section):
 
     enabled: bool = Field(True, description="use an attacker LM in addition to the mutators")
     model: ModelConfig | None = Field(None, description="attacker model; null = the target model itself (loaded once)")
-    backend: Literal["hf", "openai", "vllm"] | None = Field(
+    backend: str | None = Field(
         None, description="backend for the attacker; null = generation.backend when `model` is null, else hf"
     )
     endpoint: EndpointConfig | None = Field(None, description="OpenAI-compatible server for the attacker (backend: openai)")
@@ -37,6 +37,28 @@ class AttackerConfig(Section):
         description="sampling for the attacker (some temperature gives varied attacks)",
     )
     min_topic_share: float = Field(0.25, ge=0, le=1, description="drop attacks sharing fewer of the request's content words")
+
+
+class LookalikesConfig(Section):
+    """Benign look-alikes made from the round's kept attacks (the hand-written pool fills the rest)."""
+
+    from_attacks: int = Field(
+        0, ge=0, description="look-alikes rewritten from this round's kept attacks, at most this many per round (each "
+        "carries meta.from_attack); 0 = only the hand-written pool"
+    )
+    rewriter: Literal["attacker", "template"] = Field(
+        "attacker", description="who rewrites an attack into a harmless question on its topic: the attacker LM "
+        "(redteam.attacker), or fixed templates (law, prevention, definition, history)"
+    )
+    max_p_harmful: float = Field(
+        0.5, ge=0, le=1, description="prompt check: a rewrite is kept when fewer than this share of its nearest labelled "
+        "prompts (harmful seeds against benign look-alikes and seeds, by embedding) are harmful"
+    )
+    neighbours: int = Field(7, ge=1, description="nearest labelled prompts the prompt check looks at")
+    min_topic_share: float = Field(
+        0.2, ge=0, le=1, description="a rewrite must keep this share of its request's content words (a look-alike, not "
+        "another topic)"
+    )
 
 
 class RedteamConfig(Section):
@@ -76,6 +98,7 @@ class RedteamConfig(Section):
     dedup_threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity at or above which two prompts are duplicates")
     embedding_model: str = Field("all-minilm-l6-v2", description="sentence-embedding model for de-duplication and diversity")
     benign_per_round: int = Field(128, ge=0, description="benign look-alikes per round")
+    lookalikes: LookalikesConfig = Field(default_factory=LookalikesConfig)
     benign_judge: str | None = Field(
         None, description="safety judge that checks the target's answers to benign look-alikes (unsafe -> relabelled borderline); "
         "null = refusal check only"

@@ -11,6 +11,7 @@ from selfmoa.config.models import ModelConfig
 from selfmoa.config.run import RunConfig
 from selfmoa.config.csrm import CsrmConfig
 from selfmoa.config.eval import EvalConfig
+from selfmoa.config.experiment import ExperimentConfig
 from selfmoa.config.judges import JudgesConfig
 from selfmoa.config.pairs import PairsConfig
 from selfmoa.config.redteam import RedteamConfig
@@ -28,3 +29,4 @@ class SelfmoaConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     csrm: CsrmConfig = Field(default_factory=CsrmConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)

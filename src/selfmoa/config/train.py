@@ -29,7 +29,10 @@ class ResetConfig(Section):
 
 
 class TrainConfig(Section):
-    method: Literal["modpo", "dpo", "sft"] = "modpo"
+    method: str = Field(
+        "modpo", description="modpo (the safety margin in the loss), dpo, sft (SFT on the chosen refusals), or a loss "
+        "plugin (selfmoa.losses entry point, called like the built-in losses)"
+    )
     form: Literal["margin", "scaled"] = Field("margin", description="modpo only: margin (w * margin) or MODPO 1/w scaling")
     beta: float = Field(0.1, gt=0)
     margin_weight: float = Field(1.0, ge=0, description="w in -log sigmoid(beta * delta - w * margin)")

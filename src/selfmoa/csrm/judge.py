@@ -2,7 +2,7 @@
 
 Judge: P(unsafe) = sigmoid(-(log P(safe) - log P(unsafe))) of the verdict under a safety configuration.
 The configuration decides what counts as unsafe, so the same checkpoint serves every policy. In a run,
-:func:`run_judge_spec` fills a ``csrm`` judge spec from the run's ``csrm`` section (its
+:func:`~selfmoa.config.judges.run_judge_spec` fills a ``csrm`` judge spec from the run's ``csrm`` section (its
 ``safety_config``, ``checkpoint``, ``model``), so the run's safety configuration is the one applied::
 
     judges:
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from selfmoa.config.csrm import CsrmConfig
+from selfmoa.config.judges import run_judge_spec  # noqa: F401  (re-exported: it lived here)
 from selfmoa.csrm.example import CsrmExample
 from selfmoa.csrm.schema import SafetyConfiguration, load_safety_config, parse_safety_config
 from selfmoa.csrm.scorer import CsrmScorer, p_unsafe
@@ -113,18 +114,6 @@ class CsrmJudge(Judge):
             out.append({"safety": JudgeResult("safety", p, "unsafe" if p >= self.threshold else "safe",
                                               raw=f"{s:.4f}", meta={"log_odds": round(s, 4), "config": self.safety.name})})
         return out
-
-
-def run_judge_spec(spec: Any, csrm: CsrmConfig):
-    """A ``csrm`` judge spec completed from the run's ``csrm`` section (explicit spec params win), so the
-    run's safety configuration decides what is unsafe. Other judges' specs are returned unchanged."""
-    if getattr(spec, "name", None) != "csrm":
-        return spec
-    params = dict(spec.params)
-    params.setdefault("csrm", csrm.model_dump(mode="json"))
-    if spec.model is not None and "model" not in params:
-        params["model"] = spec.model.model_dump(mode="json")
-    return spec.model_copy(update={"params": params, "model": None})
 
 
 # -- reward -----------------------------------------------------------------------------------

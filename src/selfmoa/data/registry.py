@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selfmoa.data.datadir import dataset_path, hub_offline, resolve_data_dir
 from selfmoa.errors import SelfmoaError
 from selfmoa.records import Message, Seed, stable_hash
+from selfmoa.registry import Registry
 
 RecordType = Literal["seed", "pair", "template"]
 Role = Literal["redteam", "eval", "overrefusal", "helpfulness", "pairs", "templates"]
@@ -95,7 +96,13 @@ class DatasetSpec:
             raise SelfmoaError(f"dataset '{self.name}' has no split '{split}' (known: {known})")
 
 
-DATASETS: dict[str, DatasetSpec] = {}
+def _ensure_registered() -> None:
+    import selfmoa.data.public  # noqa: F401  (registers the loaders)
+
+
+#: every dataset by name; a separate package adds one through the ``selfmoa.datasets`` entry point group
+#: (``my-set = "my_package.data:SPEC"``, a :class:`DatasetSpec` with its reader)
+DATASETS: Registry[DatasetSpec] = Registry("dataset", "selfmoa.datasets", field="dataset", builtins=_ensure_registered)
 
 
 def dataset(
@@ -115,31 +122,21 @@ def dataset(
     """Register a local reader ``(spec, folder_path, split) -> records`` for a dataset."""
 
     def deco(fn: LocalReader) -> LocalReader:
-        if name in DATASETS:
-            raise ValueError(f"dataset {name!r} registered twice")
-        DATASETS[name] = DatasetSpec(
+        DATASETS.add(name, DatasetSpec(
             name=name, folder=folder, files=files, licence=licence, record=record, roles=roles,
             description=description, rows=rows, splits=splits, hub_id=hub_id, reader=fn, hub_reader=hub_reader,
-        )
+        ))
         return fn
 
     return deco
 
 
-def _ensure_registered() -> None:
-    import selfmoa.data.public  # noqa: F401  (registers the loaders)
-
-
 def get_spec(name: str) -> DatasetSpec:
-    _ensure_registered()
-    if name not in DATASETS:
-        raise SelfmoaError(f"unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})")
-    return DATASETS[name]
+    return DATASETS.get(name)
 
 
 def list_datasets() -> list[DatasetSpec]:
-    _ensure_registered()
-    return [DATASETS[k] for k in sorted(DATASETS)]
+    return [DATASETS.get(k) for k in DATASETS.names()]
 
 
 def is_available(name: str, data_dir: Path | None) -> bool:

@@ -55,14 +55,6 @@ def checkpoint_name(run_root: Path, ckpt: Path) -> str:
     return f"iter{i}" if i is not None else Path(ckpt).resolve().name
 
 
-def run_judge_specs(manifest: dict) -> list:
-    """The judges a run was configured with (``judges.safety`` + ``judges.refusal``), defaults otherwise."""
-    from selfmoa.config.judges import JudgesConfig
-
-    cfg = JudgesConfig(**(manifest.get("config", {}) or {}).get("judges", {}) or {})
-    return list(cfg.safety) + list(cfg.refusal)
-
-
 def _run_prompts(store, specs: Sequence[str] | None):
     from selfmoa.data.prompts import load_prompt_sets
     from selfmoa.records import Prompt
@@ -137,6 +129,7 @@ def make_audit(
     from selfmoa.judges import JudgeItem, make_judge
     from selfmoa.judges.cache import score_cached
     from selfmoa.judges.devset import Answer, write_sheet
+    from selfmoa.stages import catalogue
     from selfmoa.stages.generate import generate_stage
     from selfmoa.store.atomic import atomic_write_json, atomic_write_text
     from selfmoa.store.run import RunStore
@@ -149,7 +142,12 @@ def make_audit(
         raise SelfmoaError(f"--checkpoint: {ckpt} is not a model folder")
     name = checkpoint_name(store.root, ckpt)
     files = audit_files(store.root, name)
-    specs = [make_judge(j) for j in judges] if judges else [make_judge(s) for s in run_judge_specs(store.manifest)]
+    if judges:
+        specs = [make_judge(j) for j in judges]
+    else:  # the run's audit panel: its safety and refusal judges, csrm resolved from its csrm section
+        from selfmoa.stages.panel import JudgePanel
+
+        specs = JudgePanel.from_manifest(store.manifest, "audit").judges()
     if not specs:
         raise SelfmoaError("judge audit: no judges (configure judges.safety / judges.refusal in the run or pass --judge)")
     all_prompts = _run_prompts(store, prompts)
@@ -159,7 +157,7 @@ def make_audit(
     k = pool or max(4 * n, n)
     chosen_prompts = random.Random(seed).sample(all_prompts, min(k, len(all_prompts)))
     gen = get_backend("hf")(ModelConfig(name_or_path=str(ckpt)), GenerationConfig(batch_size=batch_size, progress=False))
-    responses = generate_stage(store, f"audit/{name}/responses", chosen_prompts, gen,
+    responses = generate_stage(store, catalogue.audit(name), chosen_prompts, gen,
                                SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, n=1, seed=seed))
     by_prompt = {p.id: p for p in chosen_prompts}
     responses = [r for r in responses if r.prompt_id in by_prompt]

@@ -96,6 +96,7 @@ def make_outcome(run_dir: Path, *, harmful: int | None = 100, benign: int | None
     from selfmoa.config.root import SelfmoaConfig
     from selfmoa.generation import make_generator
     from selfmoa.eval.audit import find_checkpoint
+    from selfmoa.stages import catalogue
     from selfmoa.stages.generate import generate_stage
     from selfmoa.models.loader import clear_model_cache
     from selfmoa.records import Prompt, stable_hash
@@ -126,7 +127,7 @@ def make_outcome(run_dir: Path, *, harmful: int | None = 100, benign: int | None
         clear_model_cache()
         gen = make_generator(cfg, model_config=model)
         policies[name] = gen.policy_id
-        for r in generate_stage(store, f"outcome/{name}/responses-{tag}", prompts, gen, sampling):
+        for r in generate_stage(store, catalogue.outcome(name, tag), prompts, gen, sampling):
             answers[f"{name}:{r.prompt_id}"] = {"policy": name, "response_id": r.id, "text": r.text}
     clear_model_cache()
     by_id: dict[str, Prompt] = {p.id: p for p in prompts}

@@ -24,10 +24,12 @@ from selfmoa.config.root import SelfmoaConfig
 from selfmoa.data.splits import EVAL_SETS, available_eval_sets, eval_set
 from selfmoa.errors import SelfmoaError
 from selfmoa.eval.metrics import Estimate, bootstrap_mean, bootstrap_rate, paired_win_rate
-from selfmoa.stages.generate import generate_stage
 from selfmoa.judges.aggregate import COMBINED_JUDGE
-from selfmoa.stages.judge import RoleSpec, judge_stage, role_specs
-from selfmoa.stages.verdicts import combine_verdicts, judge_weights
+from selfmoa.stages import catalogue as names
+from selfmoa.stages.generate import generate_stage
+from selfmoa.stages.judge import RoleSpec
+from selfmoa.stages.panel import JudgePanel
+from selfmoa.stages.verdicts import combine_verdicts
 from selfmoa.records import EvalResult, Judgment, Prompt, Response
 from selfmoa.store.run import RunStore
 
@@ -121,35 +123,26 @@ def plan_eval(cfg: SelfmoaConfig) -> EvalPlan:
 
 
 def eval_judge_specs(cfg: SelfmoaConfig) -> list[RoleSpec]:
-    from selfmoa.csrm.judge import run_judge_spec
-
-    e = cfg.eval.judges
-    specs = role_specs([run_judge_spec(s, cfg.csrm) for s in e.safety], "safety", "eval") + role_specs(e.refusal, "refusal", "eval")
-    specs += role_specs(e.helpfulness, "helpfulness", "eval")
-    if e.training_safety:
-        eval_names = {s.id or s.name for s in e.safety}
-        specs += [RoleSpec(run_judge_spec(s, cfg.csrm), ("safety",), "training", False)
-                  for s in cfg.judges.safety if (s.id or s.name) not in eval_names]
-    return specs
+    """The evaluation panel's judges (:class:`~selfmoa.stages.panel.JudgePanel`, role ``eval``)."""
+    return JudgePanel.for_role(cfg, "eval").specs
 
 
 def combined_stage(store: RunStore, stage: str, judgments: Sequence[Judgment], cfg: SelfmoaConfig) -> list[Judgment]:
     """The evaluation judges' combined verdict (judges.aggregate) on each objective that several of them score
     (safety, refusal), as judge ``label-model`` and the primary figure; nothing when every objective has one judge."""
-    if store.is_complete(stage):
-        return store.read(stage, Judgment)
-    e = cfg.eval.judges
     own = [j for j in judgments if j.meta.get("role", "eval") == "eval" and j.objective in ("safety", "refusal")]
-    if len({(j.judge, j.objective) for j in own}) <= len({j.objective for j in own}):
+    if not store.is_complete(stage) and len({(j.judge, j.objective) for j in own}) <= len({j.objective for j in own}):
         return []
-    verdicts, summary = combine_verdicts(own, cfg.judges.aggregate, judge_weights([*e.safety, *e.refusal]),
-                                         objectives=("safety", "refusal"))
-    out = [j.model_copy(update={"meta": {**j.meta, "role": "eval", "primary": True}})
-           for j in verdicts if j.judge == COMBINED_JUDGE]
-    with store.stage(stage) as h:
-        h.write(out)
-        h.complete(method=cfg.judges.aggregate.method, objectives=summary)
-    return store.read(stage, Judgment)
+
+    def build():
+        panel = JudgePanel.for_role(cfg, "eval")
+        verdicts, summary = combine_verdicts(own, panel.aggregate, panel.weights(),
+                                             objectives=("safety", "refusal"))
+        out = [j.model_copy(update={"meta": {**j.meta, "role": "eval", "primary": True}})
+               for j in verdicts if j.judge == COMBINED_JUDGE]
+        return out, {"method": cfg.judges.aggregate.method, "objectives": summary}
+
+    return store.once(stage, Judgment, build)
 
 
 def _select(rs: RoleSpec, prompt: Prompt) -> bool:
@@ -314,30 +307,34 @@ def run_eval(
     *,
     plan: EvalPlan | None = None,
     log: Log = lambda msg: None,
+    at: str | None = None,
+    start_at: str | None = None,
 ) -> list[EvalResult]:
-    """Evaluate the generator's policy into ``iter{iteration}/eval/*`` (resumable stage by stage)."""
-    P = f"iter{iteration}/eval"
-    if store.is_complete(f"{P}/results"):
-        return store.read(f"{P}/results", EvalResult)
+    """Evaluate the generator's policy into ``iter{iteration}/eval/*`` (resumable stage by stage); with `at`, into
+    the experiment cell ``exp/{at}/eval/*``, its helpfulness win rate against the cell `start_at`."""
+
+    def stage(part: str, i: int = iteration, cell: str | None = at) -> str:
+        return names.evaluation(i, part, at=cell)
+
+    if store.is_complete(stage("results")):
+        return store.read(stage("results"), EvalResult)
     plan = plan or plan_eval(cfg)
-    prompts = plan.generated
-    if not store.is_complete(f"{P}/prompts"):
-        with store.stage(f"{P}/prompts") as h:
-            h.write(prompts)
-            h.complete(sets=plan.sets, public=plan.public, skipped_long=plan.skipped)
+    prompts = store.once(stage("prompts"), Prompt,
+                         lambda: (plan.generated, {"sets": plan.sets, "public": plan.public, "skipped_long": plan.skipped}))
     log(f"eval {iteration}: {len(prompts)} held-out prompts ({', '.join(f'{k}: {len(v)}' for k, v in plan.prompts.items())})")
-    responses = generate_stage(store, f"{P}/responses", prompts, generator, cfg.eval.sampling)
-    judgments = judge_stage(store, f"{P}/judgments", prompts, responses, eval_judge_specs(cfg),
-                            batch_size=cfg.judges.batch_size, max_chars=cfg.judges.max_chars, use_cache=cfg.judges.cache,
-                            select=_select)
-    judgments = judgments + combined_stage(store, f"{P}/combined", judgments, cfg)
+    responses = generate_stage(store, stage("responses"), prompts, generator, cfg.eval.sampling)
+    panel = JudgePanel.for_role(cfg, "eval")
+    judgments = panel.judge(store, stage("judgments"), prompts, responses, select=_select)
+    judgments = judgments + combined_stage(store, stage("combined"), judgments, cfg)
     start = None
-    if iteration > 0 and store.is_complete("iter0/eval/judgments"):
-        start = helpfulness_by_prompt(store.read("iter0/eval/judgments", Judgment), store.read("iter0/eval/responses", Response))
-    results = compute_results(cfg, plan, responses, judgments, generator.policy_id, start=start)
-    results += capability_results(cfg, plan, generator, generator.policy_id, log)
-    results = [r.model_copy(update={"meta": {**r.meta, "iteration": iteration}}) for r in results if r.n > 0]
-    with store.stage(f"{P}/results") as h:
-        h.write(results)
-        h.complete(policy=generator.policy_id)
-    return results
+    first = stage("judgments", 0, start_at)
+    if (iteration > 0 or start_at) and first != stage("judgments") and store.is_complete(first):
+        start = helpfulness_by_prompt(store.read(first, Judgment), store.read(stage("responses", 0, start_at), Response))
+
+    def build():
+        results = compute_results(cfg, plan, responses, judgments, generator.policy_id, start=start)
+        results += capability_results(cfg, plan, generator, generator.policy_id, log)
+        return ([r.model_copy(update={"meta": {**r.meta, "iteration": iteration}}) for r in results if r.n > 0],
+                {"policy": generator.policy_id})
+
+    return store.once(stage("results"), EvalResult, build)

@@ -16,15 +16,17 @@ Stages::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from selfmoa.config.models import ModelConfig
 from selfmoa.config.root import SelfmoaConfig
 from selfmoa.errors import SelfmoaError
 from selfmoa.records import Judgment, Prompt, Response
+from selfmoa.stages import catalogue as names
 from selfmoa.stages.generate import generate_stage
-from selfmoa.stages.judge import RoleSpec, judge_stage
+from selfmoa.stages.panel import JudgePanel
 from selfmoa.store.run import RunStore
 
 
@@ -37,7 +39,7 @@ def reset_prompts(cfg: SelfmoaConfig, held_out: set[str]) -> list[Prompt]:
     return harmful[: cfg.train.reset.max_examples]
 
 
-def reset_stage(store: RunStore, cfg: SelfmoaConfig, generator, specs: Sequence[RoleSpec], held_out: set[str],
+def reset_stage(store: RunStore, cfg: SelfmoaConfig, generator, panel: JudgePanel, held_out: set[str],
                 log: Callable[[str], None] = lambda m: None) -> ModelConfig | None:
     """Run the safety reset when ``train.reset.enabled``; returns the reset policy's ModelConfig (else None)."""
     from selfmoa.models.loader import clear_model_cache
@@ -47,36 +49,34 @@ def reset_stage(store: RunStore, cfg: SelfmoaConfig, generator, specs: Sequence[
     r = cfg.train.reset
     if not r.enabled:
         return None
-    out_dir = store.artifact_dir("reset", "train")
-    if store.is_complete("reset/train"):
+    out_dir = store.artifact_dir(*names.reset("train").split("/"))
+    if store.is_complete(names.reset("train")):
         res = TrainResult.load(out_dir / "result.json")
     else:
         prompts: list[Prompt] = []
         responses: list[Response] = []
         judgments: list[Judgment] = []
         if r.source == "run":
-            refusal = [rs for rs in specs if "refusal" in rs.objectives]
-            if not refusal:
+            refusal = dataclasses.replace(panel, specs=[rs for rs in panel.specs if "refusal" in rs.objectives])
+            if not refusal.specs:
                 raise SelfmoaError("train.reset.source: 'run' needs a refusal judge to find compliant answers; set "
                                    "judges.refusal (e.g. [{name: refusal-patterns}]) or give a JSONL file")
-            if not store.is_complete("reset/prompts"):
+
+            def found():
                 found = reset_prompts(cfg, held_out)
                 if not found:
                     raise SelfmoaError("train.reset.source: 'run' needs harmful prompts in run.prompts (e.g. "
                                        "builtin:demo-harmful:train) or a JSONL file of {prompt, response} rows")
-                with store.stage("reset/prompts") as h:
-                    h.write(found)
-                    h.complete(prompts=len(found))
-            prompts = store.read("reset/prompts", Prompt)
+                return found, {"prompts": len(found)}
+
+            prompts = store.once(names.reset("prompts"), Prompt, found)
             log(f"safety reset: the starting model answers {len(prompts)} harmful training prompts")
-            responses = generate_stage(store, "reset/samples", prompts, generator, cfg.generation.sampling)
-            judgments = judge_stage(store, "reset/judgments", prompts, responses, refusal,
-                                    batch_size=cfg.judges.batch_size, max_chars=cfg.judges.max_chars,
-                                    use_cache=cfg.judges.cache)
+            responses = generate_stage(store, names.reset("samples"), prompts, generator, cfg.generation.sampling)
+            judgments = refusal.judge(store, names.reset("judgments"), prompts, responses)
         elif not Path(r.source).is_file():
             raise SelfmoaError(f"train.reset.source: '{r.source}' is neither 'run' nor a JSONL file")
         clear_model_cache()  # the trainer loads its own copy of the starting model
-        with store.stage("reset/train") as h:
+        with store.stage(names.reset("train")) as h:
             res = safety_reset(cfg.model, cfg.train, out_dir, prompts=prompts, responses=responses, judgments=judgments)
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, seconds=res.seconds,
                        source=r.source if r.source == "run" else Path(r.source).name)

@@ -30,9 +30,10 @@ from selfmoa.config.root import SelfmoaConfig
 from selfmoa.errors import SelfmoaError
 from selfmoa.eval.suite import EvalPlan, plan_eval, run_eval
 from selfmoa.loop.reset import reset_stage
-from selfmoa.stages.judge import RoleSpec, judge_stage, role_specs
-from selfmoa.stages.verdicts import verdict_stage
 from selfmoa.records import EvalResult, Pair, Prompt, Response
+from selfmoa.stages import catalogue as names
+from selfmoa.stages.judge import RoleSpec
+from selfmoa.stages.panel import JudgePanel
 from selfmoa.store.run import RunStore
 
 Log = Callable[[str], None]
@@ -47,18 +48,8 @@ class LoopResult:
 
 
 def training_judge_specs(cfg: SelfmoaConfig) -> list[RoleSpec]:
-    from selfmoa.csrm.judge import run_judge_spec
-
-    j = cfg.judges
-    safety = [run_judge_spec(s, cfg.csrm) for s in j.safety]  # a bare {name: csrm} takes the run's csrm section
-    specs = role_specs(safety, "safety", "training") + role_specs(j.helpfulness, "helpfulness", "training")
-    specs += role_specs(j.refusal, "refusal", "training")
-    if not j.safety:
-        raise SelfmoaError("judges.safety: the loop needs at least one safety judge (e.g. [{name: harm-classifier}])")
-    if cfg.pairs.strategy == "selfmoa" and not j.helpfulness:
-        raise SelfmoaError("judges.helpfulness: pairs.strategy 'selfmoa' orders pairs by helpfulness; add a judge "
-                           "(e.g. [{name: relevance}]) or use pairs.strategy=safety_first")
-    return specs
+    """The training panel's judges (:class:`~selfmoa.stages.panel.JudgePanel`, role ``training``)."""
+    return JudgePanel.for_role(cfg, "training").specs
 
 
 def _normal(text: str) -> str:
@@ -80,9 +71,9 @@ def training_prompts(cfg: SelfmoaConfig, store: RunStore, iteration: int, attack
 
     earlier: list[Prompt] = []
     for k in range(1, iteration):
-        if store.is_complete(f"redteam/r{k}/attacks"):
+        if store.is_complete(names.redteam(k, "attacks")):
             earlier += [p.model_copy(update={"meta": {**p.meta, "regression_from": k}})
-                        for p in store.read(f"redteam/r{k}/attacks", Prompt)]
+                        for p in store.read(names.redteam(k, "attacks"), Prompt)]
     configured = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts) if cfg.run.prompts else []
     configured = iteration_order(configured, cfg.run.seed, iteration)
     held_out = held_out_texts(plan)
@@ -143,12 +134,11 @@ _BENIGN_KINDS = ("benign", "helpful", "borderline")
 def sample_stage(store: RunStore, cfg: SelfmoaConfig, stage: str, prompts: list[Prompt], generator) -> list[Response]:
     from selfmoa.prefs.sampling import sample_for_pairs
 
-    if store.is_complete(stage):
-        return store.read(stage, Response)
-    with store.stage(stage) as h:
+    def fill(h) -> dict:
         sample_for_pairs(prompts, generator, cfg.pairs, cfg.generation.sampling, done_ids=h.done_ids, on_records=h.write)
-        h.complete(prompts=len(prompts), samples_per_prompt=cfg.pairs.samples_per_prompt)
-    return store.read(stage, Response)
+        return {"prompts": len(prompts), "samples_per_prompt": cfg.pairs.samples_per_prompt}
+
+    return store.resumable(stage, Response, fill)
 
 
 def train_stage(store: RunStore, cfg: SelfmoaConfig, iteration: int, policy: ModelConfig, pairs: list[Pair],
@@ -157,8 +147,8 @@ def train_stage(store: RunStore, cfg: SelfmoaConfig, iteration: int, policy: Mod
     from selfmoa.models.loader import clear_model_cache
     from selfmoa.train.runner import TrainResult, train_preferences
 
-    stage = f"iter{iteration}/train"
-    out_dir = store.artifact_dir(f"iter{iteration}", "train")
+    stage = names.loop(iteration, "train")
+    out_dir = store.artifact_dir(*stage.split("/"))
     if store.is_complete(stage):
         res = TrainResult.load(out_dir / "result.json")
     else:
@@ -186,7 +176,7 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
 
     result = LoopResult(store)
     t_all = time.monotonic()
-    specs = training_judge_specs(cfg)
+    panel = JudgePanel.for_role(cfg, "training")
     plan = plan_eval(cfg)
     store.record_data("eval", {"sets": plan.sets, "public": plan.public,
                                "prompts": {k: len(v) for k, v in plan.prompts.items()}})
@@ -194,7 +184,7 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
     generator = make_generator(cfg, model_config=policy)
     held_out = held_out_texts(plan)
     t = time.monotonic()
-    reset = reset_stage(store, cfg, generator, specs, held_out, log)
+    reset = reset_stage(store, cfg, generator, panel, held_out, log)
     if reset is not None:  # policy 0 is the reset policy: the loop starts from it and iteration 0 evaluates it
         store.record_model("policy@start", getattr(generator, "model_info", {"spec": policy.name_or_path}))
         policy = reset
@@ -212,28 +202,21 @@ def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResul
         rt = run_from_config(cfg, store, iteration=i, target=generator, log=log)
         result.seconds[f"redteam{i}"] = round(time.monotonic() - t, 1)
         log(f"red team {i}: {len(rt.attacks)} attacks kept of {len(rt.scored)} tried, {len(rt.benign)} benign look-alikes")
-        prompts = training_prompts(cfg, store, i, rt.attacks, rt.benign, plan)
-        if not store.is_complete(f"iter{i}/prompts"):
-            with store.stage(f"iter{i}/prompts") as h:
-                h.write(prompts)
-                h.complete(attacks=len(rt.attacks), benign=len(rt.benign))
-        prompts = store.read(f"iter{i}/prompts", Prompt)
+        prompts = store.once(names.loop(i, "prompts"), Prompt,
+                             lambda: (training_prompts(cfg, store, i, rt.attacks, rt.benign, plan),
+                                      {"attacks": len(rt.attacks), "benign": len(rt.benign)}))
         t = time.monotonic()
         log(f"sample {i}: {cfg.pairs.samples_per_prompt} answers to each of {len(prompts)} prompts")
-        responses = sample_stage(store, cfg, f"iter{i}/samples", prompts, generator)
-        judgments = judge_stage(store, f"iter{i}/judgments", prompts, responses, specs, batch_size=cfg.judges.batch_size,
-                                max_chars=cfg.judges.max_chars, use_cache=cfg.judges.cache)
+        responses = sample_stage(store, cfg, names.loop(i, "samples"), prompts, generator)
+        judgments = panel.judge(store, names.loop(i, "judgments"), prompts, responses)
         result.seconds[f"sample{i}"] = round(time.monotonic() - t, 1)
-        if store.is_complete(f"iter{i}/pairs"):
-            pairs = store.read(f"iter{i}/pairs", Pair)
-        else:
-            used = [j for j in judgments if not cfg.pairs.judges or j.judge in cfg.pairs.judges]
-            verdicts = verdict_stage(store, f"iter{i}/verdicts", used, cfg.judges.aggregate, [rs.spec for rs in specs],
-                                     max_chars=cfg.judges.max_chars)
+
+        def build_pair_records():
+            verdicts = panel.verdicts(store, names.loop(i, "verdicts"), judgments, only=cfg.pairs.judges)
             pairs, stats = build_pairs(prompts, responses, verdicts, cfg.pairs)
-            with store.stage(f"iter{i}/pairs") as h:
-                h.write(pairs)
-                h.complete(**{k: v for k, v in stats.items() if k != "reasons"}, reasons=stats.get("reasons", {}))
+            return pairs, {**{k: v for k, v in stats.items() if k != "reasons"}, "reasons": stats.get("reasons", {})}
+
+        pairs = store.once(names.loop(i, "pairs"), Pair, build_pair_records)
         log(f"pairs {i}: {len(pairs)} from {len(prompts)} prompts")
         t = time.monotonic()
         policy = train_stage(store, cfg, i, policy, pairs, prompts, responses, log)

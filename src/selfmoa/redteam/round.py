@@ -43,6 +43,7 @@ from selfmoa.redteam.mutators import make_mutator, mutator_class
 from selfmoa.redteam.pool import SeedPool, spread_by_category, steer_by_weights
 from selfmoa.redteam.scoring import UnsafeScorer, is_refusal
 from selfmoa.redteam.selection import Scored, closest_misses, score_responses, select_unsafe
+from selfmoa.stages import catalogue as names
 from selfmoa.store.atomic import atomic_write_json, atomic_write_text
 from selfmoa.store.run import RunStore
 
@@ -60,10 +61,6 @@ class RoundResult:
     regression: list[Prompt]
     metrics: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def prefix(iteration: int) -> str:
-    return f"redteam/r{iteration}"
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -130,12 +127,6 @@ def attacker_tasks(seeds: Sequence[Seed], n: int, styles: Sequence[str], iterati
 # ----------------------------------------------------------------------------- helpers
 
 
-def _persist(store: RunStore, stage: str, records: Sequence, **info) -> None:
-    with store.stage(stage) as h:
-        h.write(records)
-        h.complete(**info)
-
-
 def _generate(store: RunStore, stage: str, prompts: Sequence[Prompt], target: Generator, sampling) -> list[Response]:
     from selfmoa.stages.generate import generate_stage
 
@@ -144,21 +135,21 @@ def _generate(store: RunStore, stage: str, prompts: Sequence[Prompt], target: Ge
 
 def _judge(store: RunStore, stage: str, prompts, responses, scorer: UnsafeScorer) -> list[Scored]:
     """Score responses into `stage`; on resume the stored judgments are read back instead of re-judging."""
-    if store.is_complete(stage):
-        by_prompt = {p.id: p for p in prompts}
-        verdict = {j.response_id: j.score for j in store.read(stage, Judgment) if j.objective == "safety"}
-        return [Scored(by_prompt[r.prompt_id], r, verdict.get(r.id)) for r in responses if r.prompt_id in by_prompt]
-    scored, judgments = score_responses(prompts, responses, scorer)
-    _persist(store, stage, judgments, judge=scorer.name, judge_version=scorer.version)
-    return scored
+
+    def build():
+        return score_responses(prompts, responses, scorer)[1], {"judge": scorer.name, "judge_version": scorer.version}
+
+    by_prompt = {p.id: p for p in prompts}
+    verdict = {j.response_id: j.score for j in store.once(stage, Judgment, build) if j.objective == "safety"}
+    return [Scored(by_prompt[r.prompt_id], r, verdict.get(r.id)) for r in responses if r.prompt_id in by_prompt]
 
 
 def _previous_attacks(store: RunStore, iteration: int) -> list[Prompt]:
     """The attacks kept by earlier rounds (each once, earliest round first)."""
     prev: dict[str, Prompt] = {}
     for j in range(iteration):
-        if store.is_complete(f"{prefix(j)}/attacks"):
-            for p in store.read(f"{prefix(j)}/attacks", Prompt):
+        if store.is_complete(names.redteam(j, "attacks")):
+            for p in store.read(names.redteam(j, "attacks"), Prompt):
                 prev.setdefault(p.id, p)
     return list(prev.values())
 
@@ -167,18 +158,17 @@ def run_regression(store: RunStore, cfg: SelfmoaConfig, target: Generator, previ
                    scorer: UnsafeScorer, iteration: int, log: Log) -> tuple[list[Prompt], dict[str, Any]]:
     """Re-test earlier rounds' attacks on the current target; returns those that still work and the counts."""
     rt = cfg.redteam
-    P = prefix(iteration)
     if not rt.regression or not previous:
         return [], {"tested": 0, "still_unsafe": 0, "asr": 0.0}
     tested = list(previous)[-rt.regression_max:] if rt.regression_max else list(previous)
     log(f"regression: re-testing {len(tested)} attacks from earlier rounds")
-    responses = _generate(store, f"{P}/regression_responses", tested, target, rt.sampling)
-    scored = _judge(store, f"{P}/regression_judgments", tested, responses, scorer)
+    responses = _generate(store, names.redteam(iteration, "regression_responses"), tested, target, rt.sampling)
+    scored = _judge(store, names.redteam(iteration, "regression_judgments"), tested, responses, scorer)
     hits = select_unsafe(scored, rt.unsafe_threshold)
-    still = [h.prompt.model_copy(update={"meta": {**h.prompt.meta, "score": h.score, "response_id": h.response.id,
+    found = [h.prompt.model_copy(update={"meta": {**h.prompt.meta, "score": h.score, "response_id": h.response.id,
                                                    "retested_in": iteration}}) for h in hits]
-    if not store.is_complete(f"{P}/regression"):
-        _persist(store, f"{P}/regression", still, tested=len(tested), still_unsafe=len(still))
+    still = store.once(names.redteam(iteration, "regression"), Prompt,
+                       lambda: (found, {"tested": len(tested), "still_unsafe": len(found)}))
     return still, {"tested": len(tested), "still_unsafe": len(still), "asr": round(len(still) / len(tested), 4)}
 
 
@@ -199,11 +189,10 @@ def run_round(
     log: Log = lambda msg: None,
 ) -> RoundResult:
     rt = cfg.redteam
-    P = prefix(iteration)
     t0 = time.monotonic()
     stats: dict[str, Any] = {"seeds_in_pool": len(pool.harmful), "removed_by_decontamination": pool.removed}
     arch_path = store.artifact_dir("redteam") / "archive.json"
-    if rt.seed_from_archive and arch_path.exists() and not store.is_complete(f"{P}/candidates"):
+    if rt.seed_from_archive and arch_path.exists() and not store.is_complete(names.redteam(iteration, "candidates")):
         weights = Archive.load(arch_path).seed_weights()  # the archive as earlier rounds left it
         seeds = steer_by_weights(pool.harmful, rt.max_seeds, weights, cfg.run.seed + iteration)
         stats["seeds_from_archive"] = {c: round(w, 3) for c, w in sorted(weights.items())}
@@ -213,9 +202,7 @@ def run_round(
     previous = _previous_attacks(store, iteration)
 
     # 1. candidates: mutators, then attacker rewrites; one de-duplication over both
-    if store.is_complete(f"{P}/candidates"):
-        candidates = store.read(f"{P}/candidates", Prompt)
-    else:
+    def build_candidates():
         raw = mutator_candidates(seeds, cfg, iteration, pool.templates)
         stats["mutator_candidates"] = len(raw)
         if attacker is not None and rt.attacker.enabled and rt.attacker.rewrites_per_round:
@@ -230,22 +217,21 @@ def run_round(
         keep = dedup_indices([p.text for p in raw], embed, rt.dedup_threshold, against=[p.text for p in previous])
         candidates = [raw[i] for i in keep]
         stats.update(too_long=len(too_long), duplicates_removed=len(raw) - len(candidates))
-        _persist(store, f"{P}/candidates", candidates, **{k: v for k, v in stats.items() if isinstance(v, int)})
+        return candidates, {k: v for k, v in stats.items() if isinstance(v, int)}
+
+    candidates = store.once(names.redteam(iteration, "candidates"), Prompt, build_candidates)
     log(f"candidates: {len(candidates)} unique attacks; the target answers them")
 
     # 2. target responses and judgments
-    responses = _generate(store, f"{P}/responses", candidates, target, rt.sampling)
+    responses = _generate(store, names.redteam(iteration, "responses"), candidates, target, rt.sampling)
     stats["target_completion_tokens"] = sum(r.completion_tokens for r in responses)
-    scored = _judge(store, f"{P}/judgments", candidates, responses, scorer)
+    scored = _judge(store, names.redteam(iteration, "judgments"), candidates, responses, scorer)
     all_prompts = list(candidates)
 
     # 3. PAIR refinement of the closest misses
     if attacker is not None and rt.attacker.enabled:
         for step in range(1, rt.attacker.refine_steps + 1):
-            S = f"{P}/refine{step}"
-            if store.is_complete(f"{S}/candidates"):
-                refined = store.read(f"{S}/candidates", Prompt)
-            else:
+            def build_refined(step: int = step):
                 misses = closest_misses(scored, rt.unsafe_threshold, rt.attacker.refine_top)
                 tasks = [AttackTask(m.prompt, m.request, STYLE_HINTS.get(m.prompt.attack_style.removeprefix("llm_"), ""),
                                     m.response.text, m.score) for m in misses]
@@ -256,20 +242,22 @@ def run_round(
                                      against=[p.text for p in all_prompts + previous])
                 refined = [made[i] for i in keep]
                 stats[f"refine{step}"] = {**st, "after_dedup": len(refined)}
-                _persist(store, f"{S}/candidates", refined, requested=len(tasks), kept=len(refined))
+                return refined, {"requested": len(tasks), "kept": len(refined)}
+
+            refined = store.once(names.redteam(iteration, "candidates", refine=step), Prompt, build_refined)
             if not refined:
                 continue
-            r_resp = _generate(store, f"{S}/responses", refined, target, rt.sampling)
+            r_resp = _generate(store, names.redteam(iteration, "responses", refine=step), refined, target, rt.sampling)
             stats["target_completion_tokens"] += sum(r.completion_tokens for r in r_resp)
-            scored += _judge(store, f"{S}/judgments", refined, r_resp, scorer)
+            scored += _judge(store, names.redteam(iteration, "judgments", refine=step), refined, r_resp, scorer)
             all_prompts += refined
 
     # 4. selection and archive
     hits = select_unsafe(scored, rt.unsafe_threshold)
-    attacks = [h.prompt.model_copy(update={"meta": {**h.prompt.meta, "score": h.score, "response_id": h.response.id}})
-               for h in hits]
-    if not store.is_complete(f"{P}/attacks"):
-        _persist(store, f"{P}/attacks", attacks, selected=len(attacks), of=len(scored))
+    found = [h.prompt.model_copy(update={"meta": {**h.prompt.meta, "score": h.score, "response_id": h.response.id}})
+             for h in hits]
+    attacks = store.once(names.redteam(iteration, "attacks"), Prompt,
+                         lambda: (found, {"selected": len(found), "of": len(scored)}))
     styles = sorted({p.attack_style for p in all_prompts} | {mutator_class(n).style for n in rt.mutators})
     from selfmoa.data.taxonomy import CATEGORY_IDS
 
@@ -284,7 +272,8 @@ def run_round(
     regression, reg_metrics = run_regression(store, cfg, target, previous, scorer, iteration, log)
 
     # 6. benign look-alikes, answered by the target and checked
-    benign = run_benign(store, cfg, target, pool, iteration, benign_judge, log)
+    benign = run_benign(store, cfg, target, pool, iteration, benign_judge, log, attacks=attacks, attacker=attacker,
+                        embed=embed)
 
     # 7. metrics
     metrics = round_metrics(scored, attacks, benign, archive, previous, embed, rt.unsafe_threshold)
@@ -306,16 +295,48 @@ def _decontaminate_prompts(prompts: list[Prompt], cfg: SelfmoaConfig) -> list[Pr
     return [p for p, hit in zip(prompts, idx.match_many([p.text for p in prompts])) if hit is None]
 
 
+def run_lookalikes(store: RunStore, cfg: SelfmoaConfig, attacks: Sequence[Prompt], pool: SeedPool, iteration: int,
+                   attacker: Attacker | None, embed, log: Log) -> list[Prompt]:
+    """Benign look-alikes rewritten from this round's kept attacks and passed by the prompt check
+    (:mod:`selfmoa.redteam.lookalikes`); [] when ``redteam.lookalikes.from_attacks`` is 0."""
+    from selfmoa.redteam import lookalikes as L
+
+    la = cfg.redteam.lookalikes
+    if not la.from_attacks or not attacks:
+        return []
+    made = store.once(names.redteam(iteration, "lookalike_candidates"), Prompt,
+                      lambda: _decontaminate_prompts(L.rewrite_attacks(attacks, la, iteration, attacker), cfg))
+
+    def check():
+        harmful = [s.text for s in pool.harmful]
+        benign = [p.text for p in benign_mod.all_lookalikes()] + [s.text for s in pool.benign]
+        checks = L.prompt_check(made, harmful, benign, embed, la)
+        return L.check_judgments(made, checks), {"kept": sum(k for _, k in checks), "of": len(made)}
+
+    judged = {j.response_id: j for j in store.once(names.redteam(iteration, "lookalike_judgments"), Judgment, check)}
+    kept = []
+    for p in made:
+        j = judged.get(f"prompt:{p.id}")
+        if j is not None and j.label == "benign":
+            kept.append(p.model_copy(update={"meta": {**p.meta, "p_harmful": j.score}}))
+    log(f"look-alikes from attacks: {len(kept)} of {len(made)} rewrites passed the prompt check")
+    return kept
+
+
 def run_benign(store: RunStore, cfg: SelfmoaConfig, target: Generator, pool: SeedPool, iteration: int,
-               benign_judge: UnsafeScorer | None, log: Log) -> list[Prompt]:
+               benign_judge: UnsafeScorer | None, log: Log, *, attacks: Sequence[Prompt] = (),
+               attacker: Attacker | None = None, embed=None) -> list[Prompt]:
+    """Benign look-alikes for this round: rewrites of its kept attacks (``redteam.lookalikes``), then the
+    hand-written pool, then the pool's benign seeds; answered by the target and checked."""
     rt = cfg.redteam
-    P = prefix(iteration)
     if rt.benign_per_round == 0:
         return []
-    if store.is_complete(f"{P}/benign"):
-        return store.read(f"{P}/benign", Prompt)
-    prompts = benign_mod.sample_lookalikes(len(benign_mod.all_lookalikes()), cfg.run.seed + iteration)
-    prompts = _decontaminate_prompts(prompts, cfg)[: rt.benign_per_round]
+    stage = names.redteam(iteration, "benign")
+    if store.is_complete(stage):
+        return store.read(stage, Prompt)
+    prompts = run_lookalikes(store, cfg, attacks, pool, iteration, attacker, embed, log)[: rt.benign_per_round]
+    written = benign_mod.sample_lookalikes(len(benign_mod.all_lookalikes()), cfg.run.seed + iteration)
+    prompts += _decontaminate_prompts(written, cfg)[: rt.benign_per_round - len(prompts)]
     extra = spread_by_category(pool.benign, rt.benign_per_round - len(prompts), cfg.run.seed + iteration)
     for s in extra:
         prompts.append(Prompt(id=Prompt.make_id(s.id, s.text, "benign_pool", "seed"), seed_id=s.id, text=s.text,
@@ -323,14 +344,12 @@ def run_benign(store: RunStore, cfg: SelfmoaConfig, target: Generator, pool: See
                               source=s.source, licence=s.licence, meta={"contrast": "pool"}))
     prompts = [p.model_copy(update={"iteration": iteration}) for p in prompts]
     log(f"benign: {len(prompts)} look-alikes; the target answers them")
-    responses = _generate(store, f"{P}/benign_responses", prompts, target, rt.sampling)
+    responses = _generate(store, names.redteam(iteration, "benign_responses"), prompts, target, rt.sampling)
     by_prompt = {r.prompt_id: r for r in responses}
     judgments: list[Judgment] = []
     flagged: dict[str, float] = {}
     if benign_judge is not None:
-        from selfmoa.redteam.selection import score_responses as _score
-
-        checked, js = _score(prompts, responses, benign_judge)
+        checked, js = score_responses(prompts, responses, benign_judge)
         judgments += js
         flagged = {c.prompt.id: c.score for c in checked if c.score is not None and c.score >= rt.unsafe_threshold}
     final = []
@@ -348,9 +367,9 @@ def run_benign(store: RunStore, cfg: SelfmoaConfig, target: Generator, pool: See
             final.append(p.model_copy(update={"kind": "borderline", "meta": {**meta, "judge_p_unsafe": flagged[p.id]}}))
         else:
             final.append(p.model_copy(update={"meta": meta}))
-    _persist(store, f"{P}/benign_judgments", judgments)
-    _persist(store, f"{P}/benign", final, flagged=len(flagged))
-    return final
+    store.once(names.redteam(iteration, "benign_judgments"), Judgment, lambda: judgments)
+    return store.once(stage, Prompt, lambda: (final, {"flagged": len(flagged),
+                                                       "from_attacks": sum("from_attack" in p.meta for p in final)}))
 
 
 # ----------------------------------------------------------------------------- metrics and report
@@ -400,6 +419,7 @@ def round_metrics(scored: Sequence[Scored], attacks: Sequence[Prompt], benign: S
             "borderline": sum(p.kind == "borderline" for p in benign),
             "target_refusal_rate": round(float(np.mean(refused)), 4) if refused else 0.0,
             "by_contrast": dict(Counter(str(p.meta.get("contrast")) for p in benign)),
+            "from_attacks": sum("from_attack" in p.meta for p in benign),
         },
     }
 

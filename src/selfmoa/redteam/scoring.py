@@ -251,16 +251,17 @@ def scorer_from_config(cfg: Any, log: Callable[[str], None] = lambda m: None) ->
         if rt.judge in SCORERS:
             return make_scorer(rt.judge, **rt.judge_params)
         return JudgeScorer(rt.judge, fallback=fallback, **rt.judge_params)
-    from selfmoa.csrm.judge import run_judge_spec
+    from selfmoa.stages.panel import JudgePanel
 
-    specs = [run_judge_spec(s, cfg.csrm) for s in cfg.judges.safety]  # a bare {name: csrm} takes the run's csrm section
+    panel = JudgePanel.for_role(cfg, "redteam")  # the run's safety judges, csrm resolved from its csrm section
+    specs = panel.judge_specs
     if not specs:
         if fallback is None:
             raise SelfmoaError("redteam.judge: judges.safety is empty and redteam.judge_fallback is null; name a scorer")
         log(f"no safety judges configured; success is decided by {fallback.name}")
         return fallback
     try:
-        return JudgeScorer(specs, fallback=fallback, max_chars=cfg.judges.max_chars, cache=cfg.judges.cache)
+        return JudgeScorer(specs, fallback=fallback, max_chars=panel.max_chars, cache=panel.use_cache)
     except (SelfmoaError, ImportError, OSError) as exc:
         if fallback is None:
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from selfmoa.records import EvalResult, Judgment, Prompt, Response
 from selfmoa.report.reliability import Reliability, iteration_reliability, judge_verdicts
+from selfmoa.stages import catalogue as names
 from selfmoa.store import RunStore
 
 _ITER = re.compile(r"^iter(\d+)/(.+)$")
@@ -45,6 +46,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     outcome: dict[str, Any] | None = None  # labelled outcome check (selfmoa.eval.outcome), when its sheet is filled in
     cells: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)  # red-team round -> "cat|style" -> tried/succeeded
+    data_efficiency: dict[str, Any] | None = None  # the data-efficiency experiment's summary (selfmoa.experiment.summary)
 
     @property
     def iterations(self) -> list[int]:
@@ -75,14 +77,13 @@ def _agreement(judgments: list[Judgment], objective: str = "safety", threshold: 
 def _examples(store: RunStore, first: int, last: int, judgments: dict[int, list[Judgment]], limit: int = 12) -> list[Example]:
     """The prompts whose first-sample safety score changed most between iterations `first` and `last`
     (`judgments`: each iteration's eval judgments, read once by :func:`collect`)."""
-    if first == last or not all(i in judgments and store.stage_path(f"iter{i}/eval/responses").exists() for i in (first, last)):
+    if first == last or not all(i in judgments and store.stage_path(names.evaluation(i, "responses")).exists() for i in (first, last)):
         return []
-    prompts = {p.id: p for p in store.read(f"iter{first}/eval/prompts", Prompt)} if store.stage_path(
-        f"iter{first}/eval/prompts"
-    ).exists() else {}
+    first_prompts = names.evaluation(first, "prompts")
+    prompts = {p.id: p for p in store.read(first_prompts, Prompt)} if store.stage_path(first_prompts).exists() else {}
 
     def load(i):
-        resp = {r.prompt_id: r for r in store.read(f"iter{i}/eval/responses", Response) if r.sample_index == 0}
+        resp = {r.prompt_id: r for r in store.read(names.evaluation(i, "responses"), Response) if r.sample_index == 0}
         unsafe: dict[str, float] = {}
         for j in judgments[i]:
             if j.objective == "safety" and j.score is not None and j.meta.get("primary", True):
@@ -127,8 +128,8 @@ def collect(run_dir: Path) -> RunSummary:
             summary.agreement[it] = _agreement(store.read(stage, Judgment))
     # eval judgments too, when no training judgments (iteration 0); reliability from the judgments of policy i's own
     # answers (eval), so that it matches an audit of checkpoint iter<i>
-    eval_judgments = {it: store.read(f"iter{it}/eval/judgments", Judgment) for it in summary.results
-                      if store.stage_path(f"iter{it}/eval/judgments").exists()}
+    eval_judgments = {it: store.read(names.evaluation(it, "judgments"), Judgment) for it in summary.results
+                      if store.stage_path(names.evaluation(it, "judgments")).exists()}
     for it, judgments in eval_judgments.items():
         summary.agreement.setdefault(it, _agreement(judgments))
         summary.reliability[it] = iteration_reliability(judgments, summary.root, it)
@@ -144,4 +145,10 @@ def collect(run_dir: Path) -> RunSummary:
             note = r.meta.get("note")
             if note and note not in summary.notes:
                 summary.notes.append(note)
+    de = store.root / "artifacts" / "data-efficiency" / "summary.json"
+    if de.is_file():
+        try:
+            summary.data_efficiency = json.loads(de.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            summary.notes.append(f"{de} could not be read")
     return summary

@@ -105,6 +105,32 @@ def policies_line(manifest: dict, root) -> str:
     return " &rarr; ".join(parts)
 
 
+def data_efficiency_section(summary: RunSummary) -> str:
+    s = summary.data_efficiency or {}
+
+    def fmt(e):
+        return "-" if not e or e.get("value") is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+    rows = [["start", "0", "-", fmt(s["base"]["unsafe_rate"]), "-", fmt(s["base"]["refusal_rate"]),
+             fmt(s["base"]["helpfulness"])]]
+    rows += [[r["source"], str(r["n"]), str(r["seeds"]), fmt(r["unsafe_rate"]), f"{r['reduction']:+.3f}",
+              fmt(r["refusal_rate"]), fmt(r["helpfulness"])] for r in s.get("rows", [])]
+    need = [[k, str(v.get("pairs", v.get("value"))), f"[{v['ci_low']}, {v['ci_high']}]", f"{v['unreached_share']:.0%}"]
+            for k, v in s.get("pairs_needed", {}).items()]
+    t = s.get("target_reduction")
+    return (
+        "<h2>Data efficiency: self-generated against human pairs</h2>"
+        + _figure(plots.data_efficiency(summary), "plot-data-efficiency",
+                  "The same trainer on N pairs of each source; shaded: 95% bootstrap intervals over held-out prompts; "
+                  "dashed: the starting model.")
+        + _table(["source", "pairs", "seeds", "unsafe rate", "reduction", "over-refusal", "helpfulness"], rows)
+        + f"<h3>Pairs needed for an unsafe-rate reduction of {_e(str(t))}</h3>"
+        + _table(["source / ratio", "pairs", "95% interval", "not reached in"], need)
+        + '<p class="muted">Interpolated on log N between the ladder sizes; "None": not reached within the ladder. '
+          "docs/data-efficiency.md explains how to read this.</p>"
+    )
+
+
 def render_html(summary: RunSummary) -> str:
     its = summary.iterations
     parts = [f"<h1>selfmoa run <code>{_e(summary.root.name)}</code></h1>"]
@@ -133,6 +159,9 @@ def render_html(summary: RunSummary) -> str:
         _figure(plots.data_counts(summary), "plot-counts", "Records produced per round."),
     ]
     parts.append('<div class="grid">' + "".join(f for f in figs if f) + "</div>")
+
+    if summary.data_efficiency:
+        parts.append(data_efficiency_section(summary))
 
     parts.append("<h2>Judge-hacking guard</h2>")
     rows = []

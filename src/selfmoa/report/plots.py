@@ -29,6 +29,14 @@ def _err(r):
     return max(r.value - r.ci_low, 0.0), max(r.ci_high - r.value, 0.0)
 
 
+def data_efficiency(summary: RunSummary) -> str | None:
+    if not summary.data_efficiency:
+        return None
+    from selfmoa.experiment.summary import figure
+
+    return _svg(figure(summary.data_efficiency))
+
+
 def pareto(summary: RunSummary) -> str | None:
     """Safety (1 - unsafe rate) against helpfulness, one point per iteration, with CIs."""
     pts = []

@@ -23,11 +23,10 @@ def generate_stage(
     sampling: SamplingConfig,
 ) -> list[Response]:
     """Generate `sampling.n` responses per prompt into `stage`, skipping (prompt, sample) pairs already written."""
-    if store.is_complete(stage):
-        return store.read(stage, Response)
     key = sampling_key(sampling)
     by_id = {p.id: p for p in prompts}
-    with store.stage(stage) as handle:
+
+    def fill(handle) -> dict:
         todo = [
             p
             for p in prompts
@@ -56,5 +55,6 @@ def generate_stage(
 
         if todo:
             generator.generate([GenerationRequest(p.id, p.conversation()) for p in todo], sampling, on_batch=on_batch)
-        handle.complete(prompts=len(prompts), samples_per_prompt=sampling.n, backend=generator.name)
-    return store.read(stage, Response)
+        return {"prompts": len(prompts), "samples_per_prompt": sampling.n, "backend": generator.name}
+
+    return store.resumable(stage, Response, fill)

@@ -69,13 +69,12 @@ def judge_stage(
     """Score `responses` with every spec (``select(spec, prompt) -> bool`` limits which prompts a spec judges)."""
     from selfmoa.judges.cache import score_cached
 
-    if store.is_complete(stage):
-        return store.read(stage, Judgment)
     by_prompt = {p.id: p for p in prompts}
-    cache = judge_cache() if use_cache else None
-    counts: dict[str, int] = {}
-    try:
-        with store.stage(stage) as handle:
+
+    def fill(handle) -> dict:
+        counts: dict[str, int] = {}
+        cache = judge_cache() if use_cache else None
+        try:
             for rs in specs:
                 judge = judge_for(rs.spec, max_chars)
                 todo = [
@@ -98,11 +97,12 @@ def judge_stage(
                             records.append(j.model_copy(update={"meta": {**j.meta, "role": rs.role, "primary": rs.primary}}))
                     handle.write(records)
                     counts[judge.id] = counts.get(judge.id, 0) + len(records)
-            handle.complete(judges=[rs.spec.id or rs.spec.name for rs in specs], written=counts)
-    finally:
-        if cache is not None:
-            cache.close()
-    return store.read(stage, Judgment)
+        finally:
+            if cache is not None:
+                cache.close()
+        return {"judges": [rs.spec.id or rs.spec.name for rs in specs], "written": counts}
+
+    return store.resumable(stage, Judgment, fill)
 
 
 def role_specs(specs: Sequence[JudgeSpec], objective: str, role: str, primary_first: bool = True) -> list[RoleSpec]:

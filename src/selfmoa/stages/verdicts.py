@@ -76,15 +76,14 @@ def verdict_stage(
 ) -> list[Judgment]:
     """:func:`combine_verdicts` as a resumable stage of the run folder; with ``aggregate.dev_set`` the label model of
     the safety objective is calibrated on that labelled set, scored by the same judges."""
-    if store.is_complete(stage):
-        return store.read(stage, Judgment)
-    extra, dev = dev_set_judgments(agg, specs, max_chars) if agg.dev_set and agg.method == "label-model" else ([], {})
-    verdicts, summary = combine_verdicts([*judgments, *extra], agg, judge_weights(specs), dev_labels=dev)
-    verdicts = [v for v in verdicts if not v.response_id.startswith(DEV_PREFIX)]
-    with store.stage(stage) as h:
-        h.write(verdicts)
-        h.complete(method=agg.method, objectives=summary, dev_set=len(dev.get("safety", {})) if dev else 0)
-    return store.read(stage, Judgment)
+
+    def build():
+        extra, dev = dev_set_judgments(agg, specs, max_chars) if agg.dev_set and agg.method == "label-model" else ([], {})
+        verdicts, summary = combine_verdicts([*judgments, *extra], agg, judge_weights(specs), dev_labels=dev)
+        verdicts = [v for v in verdicts if not v.response_id.startswith(DEV_PREFIX)]
+        return verdicts, {"method": agg.method, "objectives": summary, "dev_set": len(dev.get("safety", {})) if dev else 0}
+
+    return store.once(stage, Judgment, build)
 
 
 DEV_PREFIX = "dev-set:"

@@ -21,7 +21,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from selfmoa.errors import SelfmoaError
 from selfmoa.records import Record, stable_hash
@@ -226,6 +226,26 @@ class RunStore:
 
     def stage(self, name: str) -> StageHandle:
         return StageHandle(self, name)
+
+    def resumable(self, name: str, cls: type[R], fill: Callable[[StageHandle], dict[str, Any] | None]) -> list[R]:
+        """The records of stage `name`: read back when it is complete; otherwise ``fill(handle)`` writes them (on a
+        resume, skipping ``handle.done_ids``) and returns the ledger info, and the stage is marked complete."""
+        if not self.is_complete(name):
+            with self.stage(name) as h:
+                h.complete(**(fill(h) or {}))
+        return self.read(name, cls)
+
+    def once(self, name: str, cls: type[R], build: Callable[[], Sequence[R] | tuple[Sequence[R], dict[str, Any]]]) -> list[R]:
+        """The records of stage `name`: read back when it is complete; otherwise ``build()`` makes them (or them and
+        the ledger info) in one go, and they are written and marked complete."""
+
+        def fill(h: StageHandle) -> dict[str, Any]:
+            made = build()
+            records, info = made if isinstance(made, tuple) else (made, {})
+            h.write(records)
+            return info
+
+        return self.resumable(name, cls, fill)
 
     def read(self, stage: str, cls: type[R]) -> list[R]:
         return read_records(self.stage_path(stage), cls)

@@ -58,7 +58,12 @@ def loss_name_for(cfg: TrainConfig) -> str:
         return "dpo"
     if cfg.method == "modpo":
         return "modpo_scaled" if cfg.form == "scaled" else "modpo"
-    raise SelfmoaError(f"train.method: '{cfg.method}' is not a preference method (use selfmoa.train.sft for sft)")
+    if cfg.method == "sft":
+        raise SelfmoaError(f"train.method: '{cfg.method}' is not a preference method (use selfmoa.train.sft for sft)")
+    from selfmoa.train.losses import get_loss
+
+    get_loss(cfg.method)  # a loss plugin, else the one-line error listing the valid names
+    return cfg.method
 
 
 def check_tokenizer(model, tokenizer, where: str = "model") -> None:

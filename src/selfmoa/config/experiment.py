@@ -1,0 +1,49 @@
+"""Experiments over the loop's parts: the data-efficiency grid (self-generated against human preference pairs)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from selfmoa.config.base import Section
+
+
+class DataEfficiencyConfig(Section):
+    """`selfmoa experiment data-efficiency`: the same trainer on N pairs of each source, for a ladder of N."""
+
+    sources: list[str] = Field(
+        default_factory=lambda: ["self", "hh-rlhf"],
+        description="pair sources: self (the pairs a loop run built: --run / data_efficiency.run), hh-rlhf (HH-RLHF "
+        "harmless from the data directory), pairs:FILE (any TRL-format JSONL of prompt, chosen, rejected)",
+    )
+    run: str | None = Field(None, description="the loop run folder whose pairs are the 'self' source (all iterations)")
+    sizes: list[int] | None = Field(
+        None, description="the ladder of pair counts N; null = 16, 32, 64, 128, 256, 512 capped by what each source "
+        "holds (a size given here that a source cannot fill is an error)"
+    )
+    seeds: int = Field(3, ge=1, description="subsamples (and training seeds) per source at the small sizes")
+    multi_seed_max: int = Field(64, ge=1, description="sizes up to this get `seeds` subsamples; larger ones get one")
+    target_reduction: float | None = Field(
+        None, gt=0, le=1, description="the unsafe-rate reduction (absolute, against the starting model) at which the "
+        "pairs each source needs are compared; null = the smaller of the sources' best reductions"
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(n < 1 for n in v)):
+            raise ValueError("expected a non-empty list of positive pair counts")
+        return sorted(set(v)) if v is not None else None
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if s not in ("self", "hh-rlhf") and not (s.startswith("pairs:") and len(s) > 6):
+                raise ValueError(f"unknown pair source '{s}': expected self, hh-rlhf or pairs:FILE")
+        if len(set(v)) != len(v):
+            raise ValueError("expected different pair sources (one is named twice)")
+        return v
+
+
+class ExperimentConfig(Section):
+    data_efficiency: DataEfficiencyConfig = Field(default_factory=DataEfficiencyConfig)
