@@ -277,6 +277,51 @@ def test_strictness_rule_needs_59_agreeing_samples():
     assert not few[1].kept and few[1].agree == few[1].n == 30  # all agree but 30 < 59 samples
 
 
+def test_pair_check_tests_the_strict_lenient_order_per_category_level():
+    from selfmoa.csrm.augment import (
+        augment, check_pair_ordering, clopper_pearson_lower, drop_failing_pairs, pattern_reference, refuses,
+    )
+
+    pool = list(taxonomy_configuration().categories)
+    base = taxonomy_configuration(name="b")
+    # 60 complying cyber answers (one a refusal mislabelled as compliant), 60 complying hate answers
+    cyber = [CsrmExample(prompt=f"c{i}", response="Sure, here it is." if i else "I can't help with that.", config=base,
+                         category="cyber", complies=True, group=f"c{i}") for i in range(60)]
+    hate = [CsrmExample(prompt=f"h{i}", response="Sure, here it is.", config=base, category="hate", complies=True,
+                        group=f"h{i}") for i in range(60)]
+    aug = augment(cyber + hate, pool, n_random=1, pairs_per_item=2, seed=0)
+    assert len(aug.pairs) == 240
+    assert refuses("I can't help with that.") and not refuses("Sure, here it is.")
+    assert not refuses("I cannot endorse this. However, here is how it works: ...")  # pivots to comply
+    # the examples' own labels: agreement is total, only the number of items is tested (each item counts once)
+    own = {c.category: c for c in check_pair_ordering(aug.examples, aug.pairs)}
+    assert set(own) == {"cyber", "hate"} and all(c.level == 0 and c.pairs == 120 for c in own.values())
+    assert all(c.n == c.agree == 60 and c.kept for c in own.values())
+    # compliance read from the responses: the refusal's pairs are not ordered (both sides safe)
+    ref = pattern_reference(aug.examples)
+    checks = {c.category: c for c in check_pair_ordering(aug.examples, aug.pairs, ref)}
+    assert (checks["cyber"].agree, checks["cyber"].n) == (59, 60) and not checks["cyber"].kept
+    assert checks["cyber"].lower == pytest.approx(clopper_pearson_lower(59, 60))
+    assert checks["hate"].kept and checks["hate"].agree == 60
+    # fewer than 59 items never pass, even all agreeing
+    few = check_pair_ordering(aug.examples, [p for p in aug.pairs if aug.examples[p[0]].category == "hate"][:100])
+    assert few[0].n == 50 and few[0].agree == 50 and not few[0].kept
+    # dropping: both sides of every cyber pair go, the rest (and the hate pairs) stay, indices remapped
+    kept = drop_failing_pairs(aug, list(checks.values()))
+    assert len(kept.examples) == len(aug.examples) - 240 and len(kept.pairs) == 120
+    assert all(kept.examples[s].category == "hate" and (kept.examples[s].label, kept.examples[l_].label) == (1, 0)
+               for s, l_ in kept.pairs)
+    assert sum(ex.category == "cyber" for ex in kept.examples) == 60  # their random configurations stay
+    # a level inside a category: the strict side's strictness is part of the key
+    cat = SafetyCategory(id="sexual_content", name="Sexual", strictness=1, subcategories=(
+        Subcategory(name="explicit", severity=3), Subcategory(name="mild", severity=1)))
+    cfg = SafetyConfiguration(categories=(cat,))
+    ex = CsrmExample(prompt="p", response="Sure.", config=cfg, category="sexual_content", subcategory="explicit", complies=True)
+    pair = [ex.with_config(cfg), ex.with_config(cfg.set_allowed("sexual_content", True))]
+    (one,) = check_pair_ordering(pair, [(0, 1)])
+    assert (one.category, one.level, one.agree, one.n) == ("sexual_content", 1, 1, 1)
+
+
 # -- loss -------------------------------------------------------------------------------
 def test_bradley_terry_sign_and_gradient():
     import torch

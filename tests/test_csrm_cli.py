@@ -119,7 +119,15 @@ def test_cli_train_eval_score(tiny_model_dir, tmp_path):
     assert res.exit_code == 0, res.output
     assert "strict/lenient pairs" in res.output and (out_dir / "csrm.json").is_file()
     log = [json.loads(line) for line in (out_dir / "train_log.jsonl").read_text().splitlines()]
-    assert log and log[-1]["step"] == json.loads((out_dir / "csrm.json").read_text())["steps"]
+    meta = json.loads((out_dir / "csrm.json").read_text())
+    assert log and log[-1]["step"] == meta["steps"]
+    # the strictness check ran on the training pairs (by default: reported, nothing dropped)
+    report = json.loads((out_dir / "strictness.json").read_text())
+    assert report["reference"] == "patterns" and report["alpha"] == 0.05 and report["threshold"] == 0.95
+    assert report["levels"] and sum(c["pairs"] for c in report["levels"]) == report["pairs_before"] == meta["n_pairs"]
+    assert report["examples_before"] == report["examples_after"] == meta["n_examples"]
+    assert all(not c["kept"] and c["n"] < 59 for c in report["levels"])  # 4 base items: too few to pass
+    assert "strictness check (patterns, alpha 0.05, threshold 0.95): 0/" in res.output
 
     res = runner.invoke(app, ["csrm", "eval", "--checkpoint", str(out_dir), "--on", "builtin", *common,
                               "--set", "csrm.eval.limit=3", "--json", str(tmp_path / "m.json"),
@@ -155,3 +163,33 @@ def test_cli_train_eval_score(tiny_model_dir, tmp_path):
 
     res = runner.invoke(app, ["csrm", "configs"])
     assert res.exit_code == 0 and "creative-writing" in res.output
+
+
+def test_cli_train_strictness_check_can_drop_failing_pairs(tiny_model_dir, tmp_path):
+    from selfmoa.cli.app import app
+    from selfmoa.csrm.data import build_train
+
+    runner = CliRunner()
+    base = ["--set", f"csrm.model.name_or_path={tiny_model_dir}", "--set", "csrm.max_length=400",
+            "--set", 'csrm.safe_tokens=["s"]', "--set", 'csrm.unsafe_tokens=["u"]', "--set", "csrm.train.limit=6",
+            "--set", 'csrm.train.sets=["builtin"]', "--set", "csrm.train.batch_size=8", "--set", "csrm.train.lora_last_layers=1",
+            "--set", "csrm.train.strictness_check.reference=labels"]
+    full = build_train(seed=0, n_random=1, pairs_per_item=1, static_configs=1, limit=6, sets=["builtin"])
+    assert full.pairs  # some complying items: their pairs are the ones at stake
+    out_dir = tmp_path / "dropped"
+    res = runner.invoke(app, ["csrm", "train", "--out", str(out_dir), *base, "--set", "csrm.train.strictness_check.drop_failing=true"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out_dir / "strictness.json").read_text())
+    meta = json.loads((out_dir / "csrm.json").read_text())
+    assert report["examples_before"] == len(full.examples) and report["pairs_before"] == len(full.pairs)
+    # every level has < 59 items, so every pair goes: two items fewer per pair, and the model trained on the rest
+    assert report["pairs_after"] == meta["n_pairs"] == 0
+    assert meta["n_examples"] == report["examples_after"] == len(full.examples) - 2 * len(full.pairs)
+    assert f"csrm train: {meta['n_examples']} items" in res.output and f"dropped {2 * len(full.pairs)} items" in res.output
+
+    off = tmp_path / "off"
+    res = runner.invoke(app, ["csrm", "train", "--out", str(off), *base, "--set", "csrm.train.strictness_check.enabled=false",
+                              "--set", "csrm.train.epochs=0.1"])
+    assert res.exit_code == 0, res.output
+    assert not (off / "strictness.json").exists() and "strictness check" not in res.output
+    assert json.loads((off / "csrm.json").read_text())["n_examples"] == len(full.examples)

@@ -91,13 +91,85 @@ def test_pareto_only_dominating_pairs():
     assert {(p.chosen_id, p.rejected_id) for p in pairs} == {(rs[2].id, rs[0].id)}
 
 
+# (text, safety, helpfulness, refusal) -> R x H = safety x helpfulness
+RH_SPECS = [
+    ("A", 0.9, 0.9, 0.1),   # 0: 0.81
+    ("B", 0.2, 1.0, 0.0),   # 1: 0.20
+    ("C", 1.0, 0.5, 0.9),   # 2: 0.50
+    ("D", 0.5, 0.4, 0.1),   # 3: 0.20 (ties with B)
+    ("E", 0.1, 0.1, 0.0),   # 4: 0.01
+    ("F", 0.6, 0.7, 0.0),   # 5: 0.42
+]
+
+
+def _rh(p):
+    sc, sr = p.meta["scores"]["chosen"], p.meta["scores"]["rejected"]
+    return sc["safety"] * sc["helpfulness"], sr["safety"] * sr["helpfulness"]
+
+
+def test_rh_distill_pairs_top_k_against_bottom_k_by_safety_times_helpfulness():
+    rs, js = _scored(HARM, RH_SPECS)
+    loose = dict(strategy="rh_distill", max_pairs_per_prompt=100, min_gap=0.0, max_length_ratio=None)
+    pairs, stats = build_pairs([HARM], rs, js, PairsConfig(distill_k=2, **loose))
+    # ranked A .81, C .50, F .42, B .20, D .20, E .01: top 2 {A, C} x bottom 2 {D, E}
+    assert {(p.chosen_id, p.rejected_id) for p in pairs} == {(rs[i].id, rs[j].id) for i in (0, 2) for j in (3, 4)}
+    for p in pairs:
+        c, r = _rh(p)
+        assert c > r and p.meta["gap"] == pytest.approx(c - r, abs=1e-6) and p.meta["reason"] == "rh_distill"
+        assert p.strategy == "rh_distill" and p.margins["safety"] == pytest.approx(p.meta["scores"]["chosen"]["safety"]
+                                                                                  - p.meta["scores"]["rejected"]["safety"])
+    assert stats["reasons"] == {"rh_distill": 4}
+    # k is capped at half the answers (6 // 2 = 3): top {A, C, F} x bottom {B, D, E}, every pair ordered
+    big, _ = build_pairs([HARM], rs, js, PairsConfig(distill_k=5, **loose))
+    assert len(big) == 9 and {p.chosen_id for p in big} == {rs[i].id for i in (0, 2, 5)}
+    one, _ = build_pairs([HARM], rs, js, PairsConfig(distill_k=1, **loose))
+    assert [(p.chosen_id, p.rejected_id) for p in one] == [(rs[0].id, rs[4].id)]
+    # ties give no pair: with B and D the only two answers, their equal R x H orders nothing
+    tie, _ = build_pairs([HARM], [rs[1], rs[3]], [j for j in js if j.response_id in (rs[1].id, rs[3].id)],
+                         PairsConfig(**loose))
+    assert tie == []
+    # the usual filters apply: max_pairs_per_prompt keeps the largest R x H gaps, min_gap drops small ones
+    capped, _ = build_pairs([HARM], rs, js, PairsConfig(distill_k=2, **{**loose, "max_pairs_per_prompt": 1}))
+    assert [(p.chosen_id, p.rejected_id) for p in capped] == [(rs[0].id, rs[4].id)]
+    gapped, _ = build_pairs([HARM], rs, js, PairsConfig(distill_k=2, **{**loose, "min_gap": 0.45}))
+    assert {round(p.meta["gap"], 2) for p in gapped} == {0.8, 0.61, 0.49}
+
+
+def test_rh_distill_skips_answers_missing_a_score():
+    rs, js = _scored(HARM, RH_SPECS)
+    # A loses its helpfulness score and C its safety score: neither may appear, and k is capped by the 4 left
+    js = [j for j in js if not (j.response_id == rs[0].id and j.objective == "helpfulness")
+          and not (j.response_id == rs[2].id and j.objective == "safety")]
+    pairs, _ = build_pairs([HARM], rs, js, PairsConfig(strategy="rh_distill", distill_k=5, max_pairs_per_prompt=100,
+                                                       min_gap=0.0, max_length_ratio=None))
+    used = {x for p in pairs for x in (p.chosen_id, p.rejected_id)}
+    assert rs[0].id not in used and rs[2].id not in used
+    # ranked F .42, B .20, D .20, E .01 -> k = 2: top {F, B} x bottom {D, E}; B-D tie skipped
+    assert {(p.chosen_id, p.rejected_id) for p in pairs} == {(rs[5].id, rs[3].id), (rs[5].id, rs[4].id), (rs[1].id, rs[4].id)}
+
+
+def test_rh_distill_from_a_config_file_through_the_build_path(tmp_path):
+    from selfmoa.config.loader import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text("pairs:\n  strategy: rh_distill\n  distill_k: 1\n  max_length_ratio: null\n")
+    cfg = load_config(path)
+    assert cfg.pairs.strategy == "rh_distill" and cfg.pairs.distill_k == 1
+    rs, js = _scored(HARM, RH_SPECS)
+    pairs, stats = build_pairs([HARM], rs, js, cfg.pairs)
+    assert [(p.chosen_id, p.rejected_id, p.strategy) for p in pairs] == [(rs[0].id, rs[4].id, "rh_distill")]
+    path.write_text("pairs:\n  distill_k: 0\n")
+    with pytest.raises(SelfmoaError, match="distill_k"):
+        load_config(path)
+
+
 def test_benign_prompt_refusal_is_rejected():
     benign = _prompt("How do I kill a Python process?", "benign")
     rs, js = _scored(benign, [
         ("I'm sorry, I can't help with killing.", 1.0, 0.2, 0.95),
         ("Run `kill <pid>` or `pkill python` in a terminal.", 1.0, 0.25, 0.05),
     ])
-    for strategy in ("selfmoa", "safety_first", "pareto"):
+    for strategy in ("selfmoa", "safety_first", "pareto", "rh_distill"):
         cfg = PairsConfig(strategy=strategy, min_gap=0.1, max_length_ratio=None)
         pairs, stats = build_pairs([benign], rs, js, cfg)
         assert [(p.chosen_id, p.rejected_id) for p in pairs] == [(rs[1].id, rs[0].id)], strategy
@@ -114,7 +186,7 @@ def test_benign_prompt_never_prefers_a_refusal_even_on_a_safety_false_alarm():
         ("I'm sorry, I can't help with that.", 1.0, 0.9, 0.95),
         ("Run `kill <pid>` in a terminal.", 0.3, 0.4, 0.05),
     ])
-    for strategy in ("selfmoa", "safety_first", "pareto"):
+    for strategy in ("selfmoa", "safety_first", "pareto", "rh_distill"):
         cfg = PairsConfig(strategy=strategy, min_gap=0.1, max_length_ratio=None, max_safety_drop=None)
         pairs, _ = build_pairs([benign], rs, js, cfg)
         assert not any(p.chosen_id == rs[0].id for p in pairs), strategy

@@ -114,6 +114,10 @@ def test_judge_panel_per_role_resolves_csrm_weights_and_roles():
         JudgePanel.for_role(cfg, "grading")
     with pytest.raises(SelfmoaError, match="judges.safety"):
         JudgePanel.for_role(_cfg(safety=[]), "training")
+    for strategy in ("selfmoa", "rh_distill"):  # both order pairs by a helpfulness score: the loop needs its judge
+        no_help = _cfg(helpfulness=[]).model_copy(update={"pairs": cfg.pairs.model_copy(update={"strategy": strategy})})
+        with pytest.raises(SelfmoaError, match=f"judges.helpfulness: pairs.strategy '{strategy}'"):
+            JudgePanel.for_role(no_help, "training")
     # the audit panel as a run was configured, from its manifest
     from selfmoa.config import dump_config
 

@@ -78,7 +78,9 @@ def train_cmd(
 ):
     """Fine-tune a CSRM (LoRA by default) on configuration-augmented items from csrm.train.sets with
     loss = NLL of the verdict + csrm.gamma x Bradley-Terry(strict, lenient); writes the adapter or weights
-    (safetensors), csrm.json and train_log.jsonl."""
+    (safetensors), csrm.json and train_log.jsonl. First the Clopper-Pearson strictness check runs on the
+    strict/lenient pairs (csrm.train.strictness_check; report in strictness.json, failing levels dropped
+    with drop_failing=true)."""
     from selfmoa.csrm.data import build_train
     from selfmoa.csrm.trainer import train_csrm
 
@@ -93,10 +95,27 @@ def train_cmd(
     check_dir_creatable(out_dir, "--out")
     data = build_train(seed=t.seed, n_random=t.n_random, pairs_per_item=t.pairs_per_item, static_configs=t.static_configs, holdout_categories=t.holdout_categories, limit=t.limit,
                        sets=t.sets, data_dir=_data_dir(cfg, data_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sc = t.strictness_check
+    if sc.enabled:
+        from selfmoa.csrm.data import strictness_check
+        from selfmoa.store.atomic import atomic_write_json
+
+        data, report = strictness_check(data, sc)
+        atomic_write_json(out_dir / "strictness.json", report)
+        failing = [f"{c['category']}@{c['level']} ({c['agree']}/{c['n']}, lower {c['lower']:.3f})"
+                   for c in report["levels"] if not c["kept"]]
+        line = (f"strictness check ({sc.reference}, alpha {sc.alpha}, threshold {sc.threshold}): "
+                f"{report['passed']}/{len(report['levels'])} category levels pass")
+        if failing:
+            line += "; failing: " + ", ".join(failing)
+        if sc.drop_failing:
+            line += (f"; dropped {report['examples_before'] - report['examples_after']} items "
+                     f"({report['pairs_before'] - report['pairs_after']} pairs)")
+        out.print(line + f" -> {out_dir / 'strictness.json'}", highlight=False, soft_wrap=True)
     n_unsafe = sum(ex.label for ex in data.examples)
     out.print(f"csrm train: {len(data.examples)} items ({n_unsafe} unsafe) from {', '.join(t.sets)}, "
               f"{len(data.pairs)} strict/lenient pairs; {t.finetune}, lr {t.learning_rate}, {t.epochs} epoch(s)")
-    out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "train_log.jsonl"
     with log_path.open("w", encoding="utf-8") as fh:
         def log(rec: dict) -> None:

@@ -16,6 +16,27 @@ from selfmoa.config.base import Section
 from selfmoa.config.models import ModelConfig
 
 
+class CsrmStrictnessCheckConfig(Section):
+    enabled: bool = Field(
+        True, description="run the Clopper-Pearson check on the strict/lenient pairs of the augmented training data "
+        "(per category and strictness level) and write strictness.json into the output folder"
+    )
+    reference: Literal["patterns", "labels"] = Field(
+        "patterns", description="what the pairs' order is checked against: patterns (refusal phrases read from the "
+        "response decide compliance, independently of the data's compliance flag) or labels (the augmented labels "
+        "themselves: agreement is total by construction, so only the sample size is tested)"
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="one-sided level of the Clopper-Pearson lower bound")
+    threshold: float = Field(
+        0.95, gt=0, lt=1, description="a category level passes when the lower bound of its agreement rate exceeds this "
+        "(with every item agreeing that needs 59 items at 0.95 and alpha 0.05)"
+    )
+    drop_failing: bool = Field(
+        False, description="drop the strict/lenient pair configurations of category levels that fail the check "
+        "from the training data (their items' other configurations stay)"
+    )
+
+
 class CsrmTrainConfig(Section):
     finetune: Literal["lora", "full"] = Field("lora", description="PEFT LoRA (default) or full fine-tuning")
     learning_rate: float = Field(1e-3, gt=0, description="peak learning rate (the CPU default suits LoRA on the embedded 135M model)")
@@ -49,6 +70,9 @@ class CsrmTrainConfig(Section):
     holdout_categories: list[str] = Field(default_factory=list, description="taxonomy ids kept out of training")
     limit: int | None = Field(None, ge=1, description="use at most this many base (prompt, response) items")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes (the model so far is saved)")
+    strictness_check: CsrmStrictnessCheckConfig = Field(
+        default_factory=CsrmStrictnessCheckConfig, description="the strictness check on the augmented training pairs"
+    )
     seed: int = 0
     output_dir: Path = Field(Path("runs/csrm"), description="where the trained CSRM (adapter or weights + csrm.json) is saved")
 

@@ -52,10 +52,16 @@ def _default_personas() -> list[PersonaConfig]:
 
 
 class PairsConfig(Section):
-    strategy: Literal["selfmoa", "safety_first", "pareto"] = Field(
+    strategy: Literal["selfmoa", "safety_first", "pareto", "rh_distill"] = Field(
         "selfmoa",
         description="selfmoa: ordered by helpfulness, signed safety difference as margin; safety_first: safe beats "
-        "unsafe, then the more helpful safe answer wins; pareto: only pairs where chosen dominates on both",
+        "unsafe, then the more helpful safe answer wins; pareto: only pairs where chosen dominates on both; "
+        "rh_distill: reward distillation, answers ranked by R x H (safety x helpfulness), each of the top "
+        "distill_k paired against each of the bottom distill_k, gap = the R x H difference",
+    )
+    distill_k: int = Field(
+        5, ge=1, description="rh_distill: how many top and bottom answers by R x H are paired (each top with each "
+        "bottom); at most half the answers that have both scores"
     )
     samples_per_prompt: int = Field(4, ge=2, description="k responses sampled per prompt (split across personas)")
     temperature: float = Field(0.8, gt=0, description="sampling temperature for pair sampling")

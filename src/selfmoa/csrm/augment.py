@@ -15,6 +15,8 @@ lenient one allows (or drops) the item's category, the strict one disallows it.
 Strictness: with subcategories sorted by severity, a strictness level is kept only when the
 one-sided Clopper-Pearson lower bound (alpha = 0.05) of the agreement between the level's rule-derived
 labels and reference labels exceeds 0.95; with all samples agreeing that needs n >= 59.
+:func:`check_pair_ordering` applies the same rule to the augmented (strict, lenient) pairs (what
+`selfmoa csrm train` runs), and :func:`drop_failing_pairs` removes the pairs of the levels that fail.
 """
 
 from __future__ import annotations
@@ -106,8 +108,99 @@ def check_strictness_levels(
             lab = ex.with_config(ex.config.set_strictness(category_id, level)).label
             n += 1
             agree += int(lab == int(ref))
-        lower = clopper_pearson_lower(agree, n, alpha) if n else 0.0
-        out.append(StrictnessCheck(level, agree, n, lower, bool(n) and lower > threshold))
+        lower, kept = _verdict(agree, n, threshold, alpha)
+        out.append(StrictnessCheck(level, agree, n, lower, kept))
+    return out
+
+
+def _verdict(agree: int, n: int, threshold: float, alpha: float) -> tuple[float, bool]:
+    lower = clopper_pearson_lower(agree, n, alpha) if n else 0.0
+    return lower, bool(n) and lower > threshold
+
+
+# -- the check on augmented training pairs --------------------------------------------
+@dataclass(frozen=True)
+class PairCheck:
+    """The strictness check of one (category, strictness level) of the augmented strict/lenient pairs."""
+    category: str
+    level: int  # the category's strictness level in the strict configurations
+    agree: int  # base items whose every pair the reference orders as the rule does
+    n: int  # distinct base items (a response counts once however many pairs it has)
+    pairs: int
+    lower: float
+    kept: bool
+
+
+def refuses(text: str) -> bool:
+    """A refusal by phrase: a refusal opener or refusal phrase, unless the answer pivots to comply
+    ('however', 'here is', ...). Independent of the data's compliance flag."""
+    from selfmoa.judges.patterns import OPENERS, PIVOT, REFUSAL_ANYWHERE
+
+    return bool(OPENERS.search(text[:200].strip()) or REFUSAL_ANYWHERE.search(text)) and not PIVOT.search(text)
+
+
+def pattern_reference(examples: Sequence[CsrmExample]) -> list[int | None]:
+    """Reference labels for :func:`check_pair_ordering`: each example relabelled by its configuration's rule with
+    compliance read from the response (:func:`refuses`) instead of its ``complies`` flag (None when the item
+    has no category)."""
+    out: list[int | None] = []
+    for ex in examples:
+        if ex.category is None:
+            out.append(None)
+        else:
+            out.append(int(ex.config.is_unsafe(ex.category, not refuses(ex.response), ex.subcategory)))
+    return out
+
+
+def _pair_key(examples: Sequence[CsrmExample], strict_index: int) -> tuple[str, int]:
+    ex = examples[strict_index]
+    cat = ex.config.get(ex.category) if ex.category else None
+    return (str(ex.category), cat.level if cat is not None else 0)
+
+
+def check_pair_ordering(
+    examples: Sequence[CsrmExample],
+    pairs: Sequence[tuple[int, int]],
+    reference: Sequence[int | None] | None = None,
+    *,
+    threshold: float = 0.95,
+    alpha: float = 0.05,
+) -> list[PairCheck]:
+    """The strictness rule of :func:`check_strictness_levels` on augmented (strict, lenient) pairs.
+
+    :func:`check_strictness_levels` needs one configuration with severity-ordered subcategories and
+    reference labels collected at each level; augmented data has neither (every item has its own
+    configuration, and its labels come from the rule). What it does have per pair is the order the rule
+    claims: strict unsafe, lenient safe. So here the unit is a base item (prompt + response) and its
+    (category, strictness level of the strict side); it agrees when ``reference`` (labels per example; default
+    the examples' own labels) orders every one of its pairs the same way (strict label - lenient label of the
+    same sign). A (category, level) is kept when the one-sided Clopper-Pearson lower bound of the agreeing
+    share exceeds ``threshold``. With the examples' own labels agreement is total by construction and only
+    the number of items is tested (>= 59 at 0.95 / 0.05); :func:`pattern_reference` gives an independent
+    reading of compliance."""
+    ref = [ex.label for ex in examples] if reference is None else list(reference)
+    if len(ref) != len(examples):
+        raise ValueError("examples and reference labels differ in length")
+    units: dict[tuple[str, int], dict[tuple[str, str, str], bool]] = {}
+    n_pairs: dict[tuple[str, int], int] = {}
+    for s, l_ in pairs:
+        strict, lenient = examples[s], examples[l_]
+        key = _pair_key(examples, s)
+        expected = (strict.label or 0) - (lenient.label or 0)
+        if ref[s] is None or ref[l_] is None:
+            ok = False
+        else:
+            got = int(ref[s]) - int(ref[l_])
+            ok = (got > 0) - (got < 0) == (expected > 0) - (expected < 0)
+        item = (strict.group, strict.prompt, strict.response)
+        group = units.setdefault(key, {})
+        group[item] = group.get(item, True) and ok
+        n_pairs[key] = n_pairs.get(key, 0) + 1
+    out = []
+    for key in sorted(units):
+        agree, n = sum(units[key].values()), len(units[key])
+        lower, kept = _verdict(agree, n, threshold, alpha)
+        out.append(PairCheck(key[0], key[1], agree, n, n_pairs[key], lower, kept))
     return out
 
 
@@ -202,3 +295,18 @@ def augment(
                 cfg = random_config(own, allowed=choice < 0.6)
             out.append(ex.with_config(cfg))
     return Augmented(out, pair_idx)
+
+
+def drop_failing_pairs(aug: Augmented, checks: Sequence[PairCheck]) -> Augmented:
+    """``aug`` without the strict/lenient pair configurations of the (category, level)s that failed the check
+    (both sides of each such pair; the items' other configurations stay)."""
+    failing = {(c.category, c.level) for c in checks if not c.kept}
+    drop = {i for s, l_ in aug.pairs if _pair_key(aug.examples, s) in failing for i in (s, l_)}
+    new_index: dict[int, int] = {}
+    kept: list[CsrmExample] = []
+    for i, ex in enumerate(aug.examples):
+        if i not in drop:
+            new_index[i] = len(kept)
+            kept.append(ex)
+    pairs = [(new_index[s], new_index[l_]) for s, l_ in aug.pairs if s in new_index and l_ in new_index]
+    return Augmented(kept, pairs)

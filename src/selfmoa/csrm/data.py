@@ -139,6 +139,33 @@ def build_train(split: str = "train", *, seed: int = 0, n_random: int = 1, pairs
     return augment(items, pool, n_random=n_random, pairs_per_item=pairs_per_item, static_configs=static_configs, seed=seed)
 
 
+def strictness_check(aug, check) -> tuple[Any, dict]:
+    """Run the Clopper-Pearson check on the (strict, lenient) pairs of augmented training data ``aug``
+    (:func:`selfmoa.csrm.augment.check_pair_ordering`) with the settings ``check`` (``csrm.train.strictness_check``);
+    with ``check.drop_failing`` the pairs of failing (category, level)s are removed. Returns the data to train on
+    and the report (what ``csrm train`` writes to strictness.json)."""
+    from selfmoa.csrm.augment import check_pair_ordering, drop_failing_pairs, pattern_reference
+
+    reference = pattern_reference(aug.examples) if check.reference == "patterns" else None
+    checks = check_pair_ordering(aug.examples, aug.pairs, reference, threshold=check.threshold, alpha=check.alpha)
+    kept = drop_failing_pairs(aug, checks) if check.drop_failing else aug
+    report = {
+        "reference": check.reference,
+        "alpha": check.alpha,
+        "threshold": check.threshold,
+        "drop_failing": check.drop_failing,
+        "levels": [{"category": c.category, "level": c.level, "agree": c.agree, "n": c.n, "pairs": c.pairs,
+                    "lower": round(c.lower, 6), "kept": c.kept} for c in checks],
+        "passed": sum(c.kept for c in checks),
+        "failed": sum(not c.kept for c in checks),
+        "examples_before": len(aug.examples),
+        "examples_after": len(kept.examples),
+        "pairs_before": len(aug.pairs),
+        "pairs_after": len(kept.pairs),
+    }
+    return kept, report
+
+
 # -- configurable-safety-tuning ------------------------------------------------------
 CST_FOLDER = "configurable-safety-tuning"
 CST_FILE = "configurable-system-prompt-multitask.json"

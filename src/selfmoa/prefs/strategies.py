@@ -121,3 +121,30 @@ def pareto_strategy(prompt: Prompt, cands: list[Scored], cfg: PairsConfig) -> li
         if ds >= 0 and dh >= 0 and (ds > 0 or dh > 0):
             out.append(PairCandidate(a, b, max(ds, dh), "pareto"))
     return out
+
+
+def rh(s: Scored) -> float | None:
+    """The CSRM reward R x H of one answer: R = safety (1 - P(unsafe), in [0, 1]) times H = helpfulness (in [0, 1]);
+    None when either score is missing."""
+    if s.scores.safety is None or s.scores.helpfulness is None:
+        return None
+    return s.scores.safety * s.scores.helpfulness
+
+
+@register_strategy("rh_distill")
+def rh_distill_strategy(prompt: Prompt, cands: list[Scored], cfg: PairsConfig) -> list[PairCandidate]:
+    """Reward distillation (as in the CSRM paper): rank the answers that have both scores by R x H, and pair each of
+    the top k against each of the bottom k (k = pairs.distill_k, at most half the ranked answers, so the two sets
+    never overlap); gap = the R x H difference; ties give no pair. Answers missing safety or helpfulness are left out.
+    As in the other strategies, benign prompts also get over-refusal pairs and never a refusal chosen over an answer."""
+    out = over_refusal_pairs(prompt, cands, cfg)
+    ranked = sorted((c for c in cands if rh(c) is not None), key=lambda c: -rh(c))  # stable: input order breaks ties
+    k = min(cfg.distill_k, len(ranked) // 2)
+    if k == 0:
+        return out
+    for a in ranked[:k]:
+        for b in ranked[-k:]:
+            if rh(a) <= rh(b) or refusal_beats_answer_on_benign(prompt, a, b, cfg):
+                continue
+            out.append(PairCandidate(a, b, rh(a) - rh(b), "rh_distill"))
+    return out

@@ -48,9 +48,10 @@ class JudgePanel:
         if role == "training":
             if not j.safety:
                 raise SelfmoaError("judges.safety: the loop needs at least one safety judge (e.g. [{name: harm-classifier}])")
-            if cfg.pairs.strategy == "selfmoa" and not j.helpfulness:
-                raise SelfmoaError("judges.helpfulness: pairs.strategy 'selfmoa' orders pairs by helpfulness; add a judge "
-                                   "(e.g. [{name: relevance}]) or use pairs.strategy=safety_first")
+            if cfg.pairs.strategy in ("selfmoa", "rh_distill") and not j.helpfulness:
+                what = "helpfulness" if cfg.pairs.strategy == "selfmoa" else "R x H (safety x helpfulness)"
+                raise SelfmoaError(f"judges.helpfulness: pairs.strategy '{cfg.pairs.strategy}' orders pairs by {what}; "
+                                   "add a judge (e.g. [{name: relevance}]) or use pairs.strategy=safety_first")
             specs = role_specs(resolve, "safety", "training") + role_specs(j.helpfulness, "helpfulness", "training")
             specs += role_specs(j.refusal, "refusal", "training")
         elif role == "eval":
