@@ -225,7 +225,7 @@ def _grpo_args(t: TrainConfig, out_dir: Path, device: str):
         use_cpu=device == "cpu",
         bf16=False,
         fp16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # (transformers 5: the name of gradient_checkpointing)
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=True,
