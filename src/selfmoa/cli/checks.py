@@ -54,7 +54,11 @@ def check_loop(cfg) -> None:
 
     check_backend(cfg.generation.backend)  # a missing extra first: it is what the user must fix before anything else
     check_judges(training_judge_specs(cfg) + eval_judge_specs(cfg))
-    if cfg.train.method != "sft":
+    if cfg.train.method == "rl":
+        from selfmoa.train.rl import check_rl_reward
+
+        check_rl_reward(cfg.train.rl)  # the reward's judges exist and score the objectives named
+    elif cfg.train.method != "sft":
         from selfmoa.train.runner import loss_name_for
 
         loss_name_for(cfg.train)  # a loss plugin's name, else the valid names

@@ -29,6 +29,9 @@ Examples:
     selfmoa train run configs/demo.yaml --hh-rlhf --out runs/b-hh --set train.hh_rlhf_max_pairs=256  # human pairs
     selfmoa train run configs/demo.yaml --run runs/demo --out runs/b-sft --set train.method=sft   # SFT on refusals
 
+    # online RL (GRPO, LoRA) with a judge reward (train.rl: default CSRM safety x relevance helpfulness)
+    selfmoa train rl configs/demo.yaml --run runs/demo --iteration 1 --out runs/rl-it1
+
     # safety reset (LoRA SFT harmful request -> compliant answer) from your own file of {prompt, response} rows
     selfmoa train reset configs/demo.yaml --examples my_reset.jsonl --out runs/reset
 """,
@@ -98,6 +101,10 @@ def run_cmd(
     if len(given) != 1:
         raise SelfmoaError("train run: give exactly one of --pairs FILE, --run DIR or --hh-rlhf")
     t = cfg.train
+    if t.method == "rl":
+        from selfmoa.train.runner import loss_name_for
+
+        loss_name_for(t)  # the one-line pointer to `selfmoa train rl`
     world = world_size()
     check_launch()
     check_qlora(t)
@@ -149,3 +156,67 @@ def reset_cmd(
     res = safety_reset(cfg.model, t, output)
     _summary(res, "safety reset")
     console.print("use it: --set model.name_or_path=" + str(res.policy_dir))
+
+
+@app.command("rl")
+def rl_cmd(
+    config: Optional[Path] = ConfigOpt,
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL of {prompt[, kind]} rows (prompt: text or "
+                                           "chat messages; kind: harmful (default), benign, borderline, helpful)"),
+    run: Optional[Path] = typer.Option(None, "--run", help="a loop run folder: train on the prompts of an iteration"),
+    iteration: int = typer.Option(1, "--iteration", min=1, help="with --run: whose prompts (iter N)"),
+    output: Path = OutOpt,
+    overrides: Optional[list[str]] = SetOpt,
+):
+    """Online RL: TRL's GRPOTrainer (LoRA by default) samples train.rl.num_generations answers per prompt and
+    learns from a reward built from named judges (train.rl.reward; train.rl.combine product = R x H, or sum).
+
+    Prompts: --prompts FILE, --run DIR [--iteration N] (the prompts of a loop iteration), or neither: the config's
+    run.prompts sets. Writes OUT/metrics.jsonl (reward mean per step), OUT/policy (merged) and OUT/result.json.
+
+    Example: selfmoa train rl configs/demo.yaml --prompts prompts.jsonl --out runs/rl --set train.rl.steps=50"""
+    from selfmoa.errors import SelfmoaError
+    from selfmoa.train.rl import check_rl_reward, read_prompts_file, reward_curve, train_rl
+
+    cfg = load(config, overrides)
+    if prompts is not None and run is not None:
+        raise SelfmoaError("train rl: give at most one of --prompts FILE and --run DIR")
+    from selfmoa.train.distributed import world_size
+
+    if world_size() > 1:
+        raise SelfmoaError("train rl: multi-process launches are not supported for online RL; run it in one process")
+    check_rl_reward(cfg.train.rl)  # a misspelt judge before any prompt or model is read
+    if prompts is not None:
+        items = read_prompts_file(prompts)
+    elif run is not None:
+        items = _prompts_from_run(run, iteration)
+    else:
+        from selfmoa.data.prompts import load_prompt_sets
+
+        items = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
+    rl = cfg.train.rl
+    terms = f" {rl.combine} ".join(f"{t.judge}/{t.objective}" for t in rl.reward)
+    out.print(f"online RL (GRPO): {min(len(items), rl.max_prompts or len(items))} prompts, reward {terms}, "
+              f"{rl.steps} steps x {rl.prompts_per_step} prompts x {rl.num_generations} answers")
+    res = train_rl(items, cfg.model, cfg, output)
+    curve = reward_curve(Path(res.metrics_path))
+    out.print(f"[bold]train rl[/bold]: {res.n_train} prompts, {res.seconds:.0f} s"
+              + (f" (resumed from {res.resumed_from})" if res.resumed_from else ""))
+    if curve:
+        k = max(1, len(curve) // 4)
+        out.print(f"  mean reward: first {k} steps {sum(curve[:k]) / k:.4f} -> last {k} steps {sum(curve[-k:]) / k:.4f}")
+    out.print(f"  metrics: {res.metrics_path}")
+    out.print(f"  policy:  {res.policy_dir or res.adapter_dir}")
+
+
+def _prompts_from_run(run_dir: Path, iteration: int):
+    from selfmoa.errors import SelfmoaError
+    from selfmoa.records import Prompt
+    from selfmoa.stages import catalogue
+    from selfmoa.store.run import RunStore
+
+    store = RunStore.open(run_dir)
+    stage = catalogue.loop(iteration, "prompts")
+    if not store.is_complete(stage):
+        raise SelfmoaError(f"--run {run_dir}: stage '{stage}' is not complete; run the loop up to its prompts first")
+    return store.read(stage, Prompt)

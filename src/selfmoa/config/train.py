@@ -8,7 +8,7 @@ The loss (see ``selfmoa.train.losses``) with margin = safety(chosen) - safety(re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,10 +28,54 @@ class ResetConfig(Section):
     learning_rate: float = Field(1e-4, gt=0)
 
 
+class RlRewardTerm(Section):
+    """One term of the online-RL reward: a judge's score for one objective."""
+
+    judge: str = Field(..., description="registered judge name (`selfmoa judge list`); `csrm` takes the run's csrm section")
+    objective: str = Field(
+        ..., description="the judge's objective to read: safety (reward 1 - P(unsafe)), refusal (1 - P(refusal)) or "
+        "helpfulness (the score)"
+    )
+    weight: float = Field(1.0, ge=0, description="sum: the term's factor; product: its exponent (1: plain product)")
+    params: dict[str, Any] = Field(default_factory=dict, description="judge parameters, as in a judges spec")
+
+
+def _default_rl_reward() -> list[RlRewardTerm]:
+    return [RlRewardTerm(judge="csrm", objective="safety"), RlRewardTerm(judge="relevance", objective="helpfulness")]
+
+
+class RlConfig(Section):
+    """Online RL (`selfmoa train rl`, or the loop with `train.method: rl`): TRL's GRPOTrainer with a judge reward."""
+
+    reward: list[RlRewardTerm] = Field(
+        default_factory=_default_rl_reward, min_length=1,
+        description="the reward terms (default: CSRM safety x relevance helpfulness, R x H as in the CSRM paper)",
+    )
+    combine: Literal["product", "sum"] = Field(
+        "product", description="product: prod(term ** weight), each term clipped to [0, 1]; sum: sum(weight * term)"
+    )
+    num_generations: int = Field(4, ge=2, description="answers sampled per prompt (the GRPO group)")
+    prompts_per_step: int = Field(2, ge=1, description="prompts per optimizer step (x num_generations answers)")
+    max_new_tokens: int = Field(64, ge=1, description="longest sampled answer, in tokens")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
+    steps: int = Field(20, ge=1, description="optimizer steps (one generation batch each)")
+    learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate (the LoRA adapter with train.lora)")
+    beta: float = Field(0.04, ge=0, description="KL penalty to the starting policy (0: no reference model)")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="advantage = reward - group mean, divided by the std of the group (GRPO), of the whole "
+        "batch (REINFORCE++ / PPO-Lite style batch normalisation) or not at all (Dr. GRPO)"
+    )
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        "dapo", description="how token losses are averaged (TRL GRPOConfig.loss_type)"
+    )
+    max_prompts: int | None = Field(None, ge=1, description="use at most this many prompts (null: all)")
+
+
 class TrainConfig(Section):
     method: str = Field(
-        "modpo", description="modpo (the safety margin in the loss), dpo, sft (SFT on the chosen refusals), or a loss "
-        "plugin (selfmoa.losses entry point, called like the built-in losses)"
+        "modpo", description="modpo (the safety margin in the loss), dpo, sft (SFT on the chosen refusals), rl (online "
+        "RL with a judge reward, train.rl), or a loss plugin (selfmoa.losses entry point, called like the built-in losses)"
     )
     form: Literal["margin", "scaled"] = Field("margin", description="modpo only: margin (w * margin) or MODPO 1/w scaling")
     beta: float = Field(0.1, gt=0)
@@ -79,4 +123,5 @@ class TrainConfig(Section):
         None, ge=1, description="hh-rlhf baseline: use at most this many human-labelled pairs (null: all)"
     )
     reset: ResetConfig = Field(default_factory=ResetConfig)
+    rl: RlConfig = Field(default_factory=RlConfig, description="online RL with a judge reward (train.method: rl)")
     pairs_file: Path | None = Field(None, description="train on these pairs (JSONL of {prompt, chosen, rejected[, margin]})")

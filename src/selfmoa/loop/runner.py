@@ -152,15 +152,22 @@ def train_stage(store: RunStore, cfg: SelfmoaConfig, iteration: int, policy: Mod
     if store.is_complete(stage):
         res = TrainResult.load(out_dir / "result.json")
     else:
-        if not pairs:
+        rl = cfg.train.method == "rl"  # online RL on the iteration's prompts, rewarded by train.rl's judges
+        if not pairs and not rl:
             raise SelfmoaError(
                 f"iteration {iteration}: no preference pairs were built (see iter{iteration}/pairs stats); sample more "
                 "answers (pairs.samples_per_prompt), lower pairs.min_gap, or add prompts"
             )
         clear_model_cache()  # the trainer loads its own copy of policy i-1
-        log(f"train {iteration}: {len(pairs)} pairs, {cfg.train.method} ({'LoRA' if cfg.train.lora else 'full'})")
+        what = f"{len(prompts)} prompts" if rl else f"{len(pairs)} pairs"
+        log(f"train {iteration}: {what}, {cfg.train.method} ({'LoRA' if cfg.train.lora else 'full'})")
         with store.stage(stage) as h:  # inside the stage, so the ledger shows it running and its seconds
-            res = train_preferences(pairs, policy, cfg.train, out_dir, prompts=prompts, responses=responses)
+            if rl:
+                from selfmoa.train.rl import train_rl
+
+                res = train_rl(prompts, policy, cfg, out_dir)
+            else:
+                res = train_preferences(pairs, policy, cfg.train, out_dir, prompts=prompts, responses=responses)
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, n_eval=res.n_eval, seconds=res.seconds,
                        eval_before=res.eval_before, eval_after=res.eval_after)
         clear_model_cache()

@@ -60,6 +60,9 @@ def loss_name_for(cfg: TrainConfig) -> str:
         return "modpo_scaled" if cfg.form == "scaled" else "modpo"
     if cfg.method == "sft":
         raise SelfmoaError(f"train.method: '{cfg.method}' is not a preference method (use selfmoa.train.sft for sft)")
+    if cfg.method == "rl":
+        raise SelfmoaError("train.method: 'rl' is online RL, not a preference method; use `selfmoa train rl` (or the "
+                           "loop, which trains each iteration on its prompts)")
     from selfmoa.train.losses import get_loss
 
     get_loss(cfg.method)  # a loss plugin, else the one-line error listing the valid names
