@@ -85,7 +85,7 @@ def term_value(term: RlRewardTerm, result: Any) -> float | None:
     if s is None:
         return None
     v = 1.0 - s if term.objective in _INVERTED else float(s)
-    scale = getattr(term, "scale", 1.0)
+    scale = term.scale
     if scale == 1.0:
         return v
     z = (result.meta or {}).get("log_odds") if term.objective == "safety" else None
