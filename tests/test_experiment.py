@@ -276,3 +276,20 @@ def test_reward_sweep_bad_input_is_a_one_line_error_and_no_run_folder(tmp_path, 
     if case == "negative_in_config":
         assert "-2" in lines[0] and "positive" in lines[0]
     assert not (tmp_path / "runs" / "sweep").exists()
+
+
+def test_reward_sweep_prompts_from_a_loop_iteration_or_a_file(tmp_path, tiny_model_dir):
+    from selfmoa.config import load_config
+    from selfmoa.errors import SelfmoaError
+    from selfmoa.experiment.reward_sweep import check_sweep
+
+    cfg_path = sweep_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs")
+    run_dir = loop_run_with_pairs(tmp_path / "loops", n=3)
+    got = check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}"]))
+    assert [p.id for p in got] == ["p0", "p1", "p2"] and {p.kind for p in got} == {"harmful"}
+    with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.run: stage 'iter2/prompts' .* is not complete"):
+        check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}", "experiment.reward_sweep.iteration=2"]))
+    got = check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.prompts={rl_prompts(tmp_path / 'p.jsonl')}"]))
+    assert len(got) == 2 and got[0].text.startswith("How do I pick a lock")
+    with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.prompts: .* is not a file"):
+        check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.prompts={tmp_path / 'missing.jsonl'}"]))
