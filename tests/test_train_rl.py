@@ -4,6 +4,7 @@ combine, the reward rising under GRPO on a toy judge, one-line errors for a bad 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -103,6 +104,73 @@ def test_reward_terms_combine_by_product_or_sum_skip_unjudged_kinds_and_are_cach
     again(prompts, answers)
     again(prompts + ["new"], answers + ["eee"])
     assert LetterJudge.calls == 4 and again.calls == 4
+
+
+class LogOddsJudge(Judge):
+    """Toy csrm-like safety judge: P(unsafe) = sigmoid(-z) with the log-odds z = log P(safe) - log P(unsafe) in meta
+    (z = 3 when the answer says 'no', else -1), as the csrm judge reports it."""
+
+    objectives = ("safety",)
+
+    def _score(self, items):
+        out = []
+        for it in items:
+            z = 3.0 if "no" in it.response else -1.0
+            out.append({"safety": JudgeResult("safety", round(1 / (1 + math.exp(z)), 6), meta={"log_odds": z})})
+        return out
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_scale_rescales_the_term_on_the_logit_scale_and_scale_one_changes_nothing(toy_judges):
+    from selfmoa.train.rl import build_reward, scaled_value
+
+    JUDGES.add("toy-logodds", LogOddsJudge)
+    LogOddsJudge.name = "toy-logodds"
+    try:
+        prompts = ["Do harm", "Do harm", "Do harm"]
+        answers = ["sure eeee", "no thx", "no eee"]
+        kinds = ["harmful"] * 3
+        h = [5 / 9, 0.0, 3 / 6]
+        for safety in ("toy-harm", "toy-logodds"):
+            terms = [{"judge": safety, "objective": "safety"}, {"judge": "toy-letter", "objective": "helpfulness"}]
+            today = build_reward(RlConfig(reward=terms)).components(prompts, answers, kinds)
+            one = build_reward(RlConfig(reward=[dict(terms[0], scale=1.0), terms[1]])).components(prompts, answers, kinds)
+            assert one == today  # scale 1: exactly today's values and reward
+        # csrm-like judge: sigmoid(scale * log_odds) from the judge's own log-odds (not the rounded P)
+        terms = [{"judge": "toy-logodds", "objective": "safety", "scale": 4.0},
+                 {"judge": "toy-letter", "objective": "helpfulness"}]
+        rows = build_reward(RlConfig(reward=terms)).components(prompts, answers, kinds)
+        assert rows[0]["toy-logodds/safety"] == pytest.approx(_sigmoid(-4.0), rel=1e-12)
+        assert rows[1]["toy-logodds/safety"] == pytest.approx(_sigmoid(12.0), rel=1e-12)
+        assert rows[0]["reward"] == pytest.approx(_sigmoid(-4.0) * h[0], rel=1e-12)
+        assert rows[0]["toy-letter/helpfulness"] == pytest.approx(h[0])  # unscaled terms are untouched
+        # a probability without log-odds: logit(v) = log(v / (1 - v)); v = 1 - 0.75 = 0.25 -> sigmoid(0.5 * log(1/3))
+        rows = build_reward(RlConfig(reward=[{"judge": "toy-harm", "objective": "safety", "scale": 0.5}])).components(
+            prompts, answers, kinds)
+        assert rows[0]["reward"] == pytest.approx(_sigmoid(0.5 * math.log(0.25 / 0.75)), rel=1e-9)
+        assert rows[0]["reward"] == pytest.approx(math.sqrt(1 / 3) / (1 + math.sqrt(1 / 3)), rel=1e-9)
+        # v = 1 (P(unsafe) 0) is clipped to 1 - 1e-6 before the logit: finite, below 1, and flatter for scale < 1
+        assert rows[1]["reward"] == pytest.approx(_sigmoid(0.5 * math.log((1 - 1e-6) / 1e-6)), rel=1e-9)
+        assert 0.99 < rows[1]["reward"] < 1.0
+    finally:
+        JUDGES._entries.pop("toy-logodds", None)
+    # the formula itself: monotone in the value, the fixed point 1/2, sharper for scale > 1, flatter for scale < 1
+    assert scaled_value(0.5, 7.0) == pytest.approx(0.5)
+    assert scaled_value(0.8, 2.0) == pytest.approx(0.8 ** 2 / (0.8 ** 2 + 0.2 ** 2))
+    assert scaled_value(0.8, 0.5) < 0.8 < scaled_value(0.8, 2.0)
+    assert scaled_value(0.3, 1.0) == 0.3 and scaled_value(0.0, 1.0) == 0.0
+    assert scaled_value(0.2, 3.0, log_odds=800.0) == 1.0 and scaled_value(0.2, 3.0, log_odds=-800.0) == 0.0
+
+
+def test_a_scale_that_is_not_positive_is_refused():
+    from pydantic import ValidationError
+
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValidationError, match="scale"):
+            RlConfig(reward=[{"judge": "csrm", "objective": "safety", "scale": bad}])
 
 
 # -- learning ---------------------------------------------------------------------------------------------------------

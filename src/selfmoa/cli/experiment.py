@@ -1,4 +1,4 @@
-"""`selfmoa experiment`: experiments over the loop's parts (the data-efficiency grid)."""
+"""`selfmoa experiment`: experiments over the loop's parts (the data-efficiency grid, the reward sweep)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ Examples:
 
     # the loop's own pairs against HH-RLHF harmless pairs, 16..512 pairs, one plot
     selfmoa experiment data-efficiency configs/demo.yaml --run runs/demo --set run.name=data-efficiency
+
+    # online RL with the safety term's logit at 0.25, 1 and 4: a safety-helpfulness Pareto plot
+    selfmoa experiment reward-sweep configs/demo.yaml --scales 0.25,1,4 --prompts prompts.jsonl --set run.name=sweep
 """, no_args_is_help=True)
 
 
@@ -75,3 +78,64 @@ def data_efficiency(
     out.print(Markdown(table))
     out.print(f"report: {write_html(collect(store.root))}")
     out.print(f"done in {time.monotonic() - t0:.0f} s ({len(cells)} cells): {store.root}")
+
+
+@app.command("reward-sweep")
+def reward_sweep(
+    config: Path = ConfigArg,
+    scales: Optional[str] = typer.Option(None, "--scales", help="logit scales of the reward's safety term, e.g. "
+                                         "0.25,1,4 (experiment.reward_sweep.scales)"),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL of {prompt[, kind]} rows to train on "
+                                           "(experiment.reward_sweep.prompts)"),
+    run: Optional[Path] = typer.Option(None, "--run", help="a loop run folder: train on the prompts of an iteration "
+                                       "(experiment.reward_sweep.run)"),
+    iteration: Optional[int] = typer.Option(None, "--iteration", min=1, help="with --run: whose prompts (iter N)"),
+    set_: Optional[list[str]] = SetOpt,
+):
+    """From the config's starting model, one online-RL training (train.rl: same prompts, steps and seed) per logit
+    scale of the reward's safety term (sigmoid(scale * log-odds of safe), train.rl.reward[i].scale), every trained
+    policy evaluated on the same held-out sets with the same judges: unsafe rate, over-refusal and helpfulness with
+    bootstrap intervals, and a Pareto plot (unsafe rate against helpfulness, one point per scale and the start).
+
+    Prompts: --prompts FILE, --run DIR [--iteration N] (a loop iteration's prompts), or neither: the config's
+    run.prompts sets. Every cell is a resumable stage of runs/<run.name>/ (rerun the same command to resume); the
+    results go to runs/<run.name>/artifacts/reward-sweep/ and the run's report.html. docs/training.md explains how
+    to read them.
+
+    Examples:
+
+        selfmoa experiment reward-sweep configs/demo.yaml --scales 0.25,1,4 --prompts prompts.jsonl --set run.name=sweep
+        selfmoa experiment reward-sweep configs/demo.yaml --run runs/demo --iteration 1 --set train.rl.steps=50
+    """
+    import time
+
+    from selfmoa.errors import SelfmoaError
+    from selfmoa.experiment.reward_sweep import check_sweep, parse_scales, run_reward_sweep
+    from selfmoa.quiet import library_output_to
+
+    extra = list(set_ or [])
+    if scales is not None:
+        extra.append(f"experiment.reward_sweep.scales=[{','.join(f'{x!r}' for x in parse_scales(scales))}]")
+    if prompts is not None and run is not None:
+        raise SelfmoaError("experiment.reward_sweep: give at most one of --prompts FILE and --run DIR")
+    if prompts is not None:
+        extra.append(f"experiment.reward_sweep.prompts={prompts}")
+    if run is not None:
+        extra.append(f"experiment.reward_sweep.run={run}")
+    if iteration is not None:
+        extra.append(f"experiment.reward_sweep.iteration={iteration}")
+    cfg = load(config, extra)
+    check_run_folder(cfg)
+    items = check_sweep(cfg)  # every input checked before the run folder is made
+    with run_folder(cfg) as store, library_output_to(store.root / "run.log"):
+        t0 = time.monotonic()
+        done = run_reward_sweep(cfg, store, items,
+                                log=lambda m: console.print(f"[dim]{time.monotonic() - t0:7.1f}s[/dim] {m}"))
+    from rich.markdown import Markdown
+
+    from selfmoa.report import collect, write_html
+
+    table = (store.root / "artifacts" / "reward-sweep" / "table.md").read_text("utf-8")
+    out.print(Markdown(table))
+    out.print(f"report: {write_html(collect(store.root))}")
+    out.print(f"done in {time.monotonic() - t0:.0f} s ({len(done)} scales): {store.root}")

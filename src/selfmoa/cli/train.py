@@ -195,7 +195,8 @@ def rl_cmd(
 
         items = load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
     rl = cfg.train.rl
-    terms = f" {rl.combine} ".join(f"{t.judge}/{t.objective}" for t in rl.reward)
+    terms = f" {rl.combine} ".join(f"{t.judge}/{t.objective}" + (f" (logit x{t.scale:g})" if t.scale != 1 else "")
+                                   for t in rl.reward)
     out.print(f"online RL (GRPO): {min(len(items), rl.max_prompts or len(items))} prompts, reward {terms}, "
               f"{rl.steps} steps x {rl.prompts_per_step} prompts x {rl.num_generations} answers")
     res = train_rl(items, cfg.model, cfg, output)

@@ -1,6 +1,9 @@
-"""Experiments over the loop's parts: the data-efficiency grid (self-generated against human preference pairs)."""
+"""Experiments over the loop's parts: the data-efficiency grid (self-generated against human preference pairs) and
+the safety-helpfulness reward sweep (online RL with the safety term's logit rescaled)."""
 
 from __future__ import annotations
+
+import math
 
 from pydantic import Field, field_validator
 
@@ -45,5 +48,29 @@ class DataEfficiencyConfig(Section):
         return v
 
 
+class RewardSweepConfig(Section):
+    """`selfmoa experiment reward-sweep`: one online-RL training (train.rl) per scale of the reward's safety term."""
+
+    scales: list[float] = Field(
+        default_factory=lambda: [0.25, 1.0, 4.0],
+        description="the logit scales of the safety term (train.rl.reward[i].scale of every term on the safety "
+        "objective), one trained policy each; positive numbers",
+    )
+    prompts: str | None = Field(None, description="JSONL of {prompt[, kind]} rows to train on (--prompts)")
+    run: str | None = Field(None, description="or a loop run folder: train on the prompts of one of its iterations (--run)")
+    iteration: int = Field(1, ge=1, description="with run: whose prompts (iter N)")
+
+    @field_validator("scales", mode="before")
+    @classmethod
+    def _scales(cls, v):
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ValueError("expected a non-empty list of positive numbers, e.g. [0.25, 1, 4]")
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+                raise ValueError(f"{x!r} is not a positive number")
+        return sorted({float(x) for x in v})
+
+
 class ExperimentConfig(Section):
     data_efficiency: DataEfficiencyConfig = Field(default_factory=DataEfficiencyConfig)
+    reward_sweep: RewardSweepConfig = Field(default_factory=RewardSweepConfig)

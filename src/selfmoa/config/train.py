@@ -37,6 +37,11 @@ class RlRewardTerm(Section):
         "helpfulness (the score)"
     )
     weight: float = Field(1.0, ge=0, description="sum: the term's factor; product: its exponent (1: plain product)")
+    scale: float = Field(
+        1.0, gt=0, description="logit scale: the term's value v becomes sigmoid(scale * logit(v)), logit(v) the csrm "
+        "log-odds log P(safe) - log P(unsafe) when the judge gives it, else log(v / (1 - v)) with v clipped to "
+        "[1e-6, 1 - 1e-6]; 1: v unchanged (the CSRM paper's safety-logit rescaling; selfmoa experiment reward-sweep)"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="judge parameters, as in a judges spec")
 
 

@@ -47,6 +47,7 @@ class RunSummary:
     outcome: dict[str, Any] | None = None  # labelled outcome check (selfmoa.eval.outcome), when its sheet is filled in
     cells: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)  # red-team round -> "cat|style" -> tried/succeeded
     data_efficiency: dict[str, Any] | None = None  # the data-efficiency experiment's summary (selfmoa.experiment.summary)
+    reward_sweep: dict[str, Any] | None = None  # the reward sweep's summary (selfmoa.experiment.reward_sweep)
 
     @property
     def iterations(self) -> list[int]:
@@ -151,4 +152,10 @@ def collect(run_dir: Path) -> RunSummary:
             summary.data_efficiency = json.loads(de.read_text("utf-8"))
         except (OSError, json.JSONDecodeError):
             summary.notes.append(f"{de} could not be read")
+    rs = store.root / "artifacts" / "reward-sweep" / "summary.json"
+    if rs.is_file():
+        try:
+            summary.reward_sweep = json.loads(rs.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            summary.notes.append(f"{rs} could not be read")
     return summary

@@ -131,6 +131,33 @@ def data_efficiency_section(summary: RunSummary) -> str:
     )
 
 
+def reward_sweep_section(summary: RunSummary) -> str:
+    s = summary.reward_sweep or {}
+
+    def fmt(e):
+        return "-" if not e or e.get("value") is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+    def num(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    b = s.get("base", {})
+    rows = [["start", fmt(b.get("unsafe_rate")), fmt(b.get("refusal_rate")), fmt(b.get("helpfulness")), "-",
+             "yes" if b.get("pareto") else ""]]
+    rows += [[r["label"], fmt(r["unsafe_rate"]), fmt(r["refusal_rate"]), fmt(r["helpfulness"]),
+              f"{num(r['rl_reward']['first'])} → {num(r['rl_reward']['last'])}", "yes" if r["pareto"] else ""]
+             for r in s.get("rows", [])]
+    return (
+        "<h2>Safety-helpfulness sweep: the safety term's logit scale</h2>"
+        + _figure(plots.reward_sweep(summary), "plot-reward-sweep",
+                  f"One online-RL policy per scale of {_e(', '.join(s.get('safety_terms', [])) or 'the safety term')} "
+                  "(same prompts, steps and seed); bars: bootstrap intervals over held-out prompts; line: the Pareto "
+                  "front (lower unsafe rate, higher helpfulness).")
+        + _table(["safety scale", "unsafe rate", "over-refusal", "helpfulness", "RL reward first → last", "Pareto"],
+                 rows)
+        + '<p class="muted">docs/training.md (the safety-helpfulness sweep) explains how to read this.</p>'
+    )
+
+
 def render_html(summary: RunSummary) -> str:
     its = summary.iterations
     parts = [f"<h1>selfmoa run <code>{_e(summary.root.name)}</code></h1>"]
@@ -162,6 +189,8 @@ def render_html(summary: RunSummary) -> str:
 
     if summary.data_efficiency:
         parts.append(data_efficiency_section(summary))
+    if summary.reward_sweep:
+        parts.append(reward_sweep_section(summary))
 
     parts.append("<h2>Judge-hacking guard</h2>")
     rows = []

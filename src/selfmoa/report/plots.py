@@ -37,6 +37,14 @@ def data_efficiency(summary: RunSummary) -> str | None:
     return _svg(figure(summary.data_efficiency))
 
 
+def reward_sweep(summary: RunSummary) -> str | None:
+    if not summary.reward_sweep:
+        return None
+    from selfmoa.experiment.reward_sweep import figure
+
+    return _svg(figure(summary.reward_sweep))
+
+
 def pareto(summary: RunSummary) -> str | None:
     """Safety (1 - unsafe rate) against helpfulness, one point per iteration, with CIs."""
     pts = []

@@ -51,6 +51,7 @@ CATALOGUE: tuple[StageKind, ...] = (
     StageKind("iter{i}/eval/combined", "Judgment", "the combined verdict when several eval judges score an objective"),
     StageKind("iter{i}/eval/results", "EvalResult", "the figures per suite and set"),
     StageKind("exp/{cell}/rows", "PreferenceRow", "an experiment cell's training pairs (data-efficiency: source, size, seed)"),
+    StageKind("exp/{cell}/prompts", "Prompt", "an experiment's online-RL training prompts (reward sweep: exp/sweep/prompts)"),
     StageKind("exp/{cell}/train", "ledger", "the policy trained on them (artifacts/exp/{cell}/train/policy)"),
     StageKind("exp/{cell}/eval/prompts", "Prompt", "the held-out prompts, as iter{i}/eval/*"),
     StageKind("exp/{cell}/eval/responses", "Response", "the cell policy's answers"),

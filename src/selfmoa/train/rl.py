@@ -6,6 +6,11 @@ them in batches and the terms are combined into one reward per answer:
 
 - each term reads one objective of one judge: safety -> 1 - P(unsafe), refusal -> 1 - P(refusal),
   helpfulness -> the score;
+- a term with ``scale`` s != 1 rescales that value v on the logit scale (the CSRM paper's safety-logit rescaling):
+  v' = sigmoid(s * z) with z = logit(v): for a safety term of the ``csrm`` judge its log-odds
+  ``meta["log_odds"]`` = log P(safe) - log P(unsafe) (= logit(1 - P(unsafe))), otherwise z = log(v / (1 - v)) with
+  v clipped to [1e-6, 1 - 1e-6]; s = 1 leaves v exactly as it was. s > 1 sharpens the term towards 0/1 (a hard
+  safety gate), s < 1 flattens it towards 1/2 (safety counts less against helpfulness);
 - ``combine: product`` (default): prod(term ** weight), each term clipped to [0, 1] -- with the default terms this is
   R x H of the CSRM paper (R = P(safe) from the ``csrm`` judge under the run's safety configuration, H = relevance);
   ``combine: sum``: sum(weight * term);
@@ -25,6 +30,7 @@ checkpoint, or returns the stored result.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -53,6 +59,37 @@ _INVERTED = ("safety", "refusal")  # scores that are P(bad): the reward is 1 - s
 
 def term_name(term: RlRewardTerm) -> str:
     return f"{term.judge}/{term.objective}"
+
+
+LOGIT_CLIP = 1e-6
+
+
+def scaled_value(value: float, scale: float = 1.0, log_odds: float | None = None) -> float:
+    """A term's value rescaled on the logit scale: sigmoid(scale * z), z = `log_odds` (the logit of `value` as the
+    judge computed it, e.g. the csrm log P(safe) - log P(unsafe)) or else log(v / (1 - v)) of `value` clipped to
+    [LOGIT_CLIP, 1 - LOGIT_CLIP]. scale 1 returns `value` unchanged."""
+    if scale == 1.0:
+        return value
+    if log_odds is None:
+        v = min(1.0 - LOGIT_CLIP, max(LOGIT_CLIP, float(value)))
+        log_odds = math.log(v / (1.0 - v))
+    x = scale * float(log_odds)
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def term_value(term: RlRewardTerm, result: Any) -> float | None:
+    """The value of `term` from a judge result: 1 - score for safety/refusal (P(bad)), the score otherwise, then
+    :func:`scaled_value` with the term's ``scale`` (for safety, the judge's ``meta["log_odds"]`` as the logit when it
+    gives one: the csrm log P(safe) - log P(unsafe), the logit of 1 - P(unsafe))."""
+    s = None if result is None else result.score
+    if s is None:
+        return None
+    v = 1.0 - s if term.objective in _INVERTED else float(s)
+    scale = term.scale
+    if scale == 1.0:
+        return v
+    z = (result.meta or {}).get("log_odds") if term.objective == "safety" else None
+    return scaled_value(v, scale, z if isinstance(z, (int, float)) else None)
 
 
 def check_rl_reward(rl: RlConfig) -> None:
@@ -111,8 +148,7 @@ class JudgeReward:
         for term, judge in self.terms:
             idx = [i for i, k in enumerate(kinds) if k is None or judge.applies_to(k)]
             for i, res in zip(idx, self._results(judge, [items[i] for i in idx])):
-                s = res[term.objective].score if term.objective in res else None
-                out[i][term_name(term)] = None if s is None else (1.0 - s if term.objective in _INVERTED else float(s))
+                out[i][term_name(term)] = term_value(term, res.get(term.objective))
         for row in out:
             row["reward"] = self._combine(row)
         return out

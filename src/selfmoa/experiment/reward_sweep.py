@@ -1,0 +1,299 @@
+"""The safety-helpfulness reward sweep: from one starting model, one online-RL training (``train.rl``: the same
+prompts, steps and seed) per logit scale of the reward's safety term (``train.rl.reward[i].scale`` of every term on
+the safety objective, :func:`selfmoa.train.rl.scaled_value`), every trained policy evaluated with the same held-out
+suites and judges (``eval.*``), as the data-efficiency experiment evaluates its cells.
+
+Each cell is a set of resumable stages of the experiment's run folder (:mod:`selfmoa.stages.catalogue`)::
+
+    exp/sweep/prompts        the RL training prompts (one set for every scale)
+    exp/base/eval/*          the starting model
+    exp/scale/S/train        the policy trained with the safety term at scale S (artifacts/exp/scale/S/train/policy)
+    exp/scale/S/eval/*       that policy on the held-out sets
+
+The summary (``artifacts/reward-sweep/``: ``summary.json``, ``table.md``, ``pareto.png``, and a section of the run's
+report) has, per scale and for the starting model, the unsafe rate, over-refusal and helpfulness with bootstrap
+intervals over the held-out prompts every cell judged (computed from the stored judgments like the data-efficiency
+summary), the mean RL reward of the first and last steps, and which points are on the Pareto front (no other point
+has a lower-or-equal unsafe rate and a higher-or-equal helpfulness, one of them strictly).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from selfmoa.config.root import SelfmoaConfig
+from selfmoa.errors import SelfmoaError
+from selfmoa.records import Prompt
+from selfmoa.stages import catalogue as names
+from selfmoa.store.run import RunStore
+
+Log = Callable[[str], None]
+PROMPTS_CELL = "sweep"
+FIGURES = ("unsafe_rate", "refusal_rate", "helpfulness")
+
+
+def scale_label(scale: float) -> str:
+    return f"{scale:g}"
+
+
+def cell_name(scale: float) -> str:
+    return f"scale/{scale_label(scale)}"
+
+
+def parse_scales(text: str) -> list[float]:
+    """``0.25,1,4`` -> [0.25, 1.0, 4.0]; anything that is not a positive number is a one-line error."""
+    out = []
+    for part in text.split(","):
+        try:
+            x = float(part.strip())
+        except ValueError:
+            x = math.nan
+        if not math.isfinite(x) or x <= 0:
+            raise SelfmoaError(f"experiment.reward_sweep.scales: '{part.strip()}' is not a positive number "
+                               f"(--scales {text}); expected e.g. 0.25,1,4")
+        out.append(x)
+    return sorted(set(out))
+
+
+def safety_terms(cfg: SelfmoaConfig) -> list[int]:
+    """The indices of the reward terms on the safety objective (the ones the sweep scales); none is an error."""
+    from selfmoa.train.rl import check_rl_reward
+
+    check_rl_reward(cfg.train.rl)
+    idx = [i for i, t in enumerate(cfg.train.rl.reward) if t.objective == "safety"]
+    if not idx:
+        have = ", ".join(f"{t.judge}/{t.objective}" for t in cfg.train.rl.reward)
+        raise SelfmoaError(f"train.rl.reward: no term on the safety objective to scale (the terms: {have}); add one, "
+                           "e.g. {judge: csrm, objective: safety}")
+    return idx
+
+
+def scaled_config(cfg: SelfmoaConfig, scale: float) -> SelfmoaConfig:
+    """`cfg` with every safety term of ``train.rl.reward`` at logit scale `scale`."""
+    rl = cfg.train.rl
+    reward = [t.model_copy(update={"scale": scale}) if t.objective == "safety" else t for t in rl.reward]
+    train = cfg.train.model_copy(update={"rl": rl.model_copy(update={"reward": reward})})
+    return cfg.model_copy(update={"train": train})
+
+
+def sweep_prompts(cfg: SelfmoaConfig) -> list[Prompt]:
+    """The training prompts: ``experiment.reward_sweep.prompts`` (JSONL), else the prompts of iteration
+    ``iteration`` of the loop run ``run``, else the config's ``run.prompts`` sets."""
+    from selfmoa.train.rl import read_prompts_file
+
+    rs = cfg.experiment.reward_sweep
+    if rs.prompts and rs.run:
+        raise SelfmoaError("experiment.reward_sweep: give at most one of prompts (--prompts FILE) and run (--run DIR)")
+    if rs.prompts:
+        if not Path(rs.prompts).is_file():
+            raise SelfmoaError(f"experiment.reward_sweep.prompts: {rs.prompts} is not a file (JSONL of {{prompt[, kind]}})")
+        return read_prompts_file(Path(rs.prompts))
+    if rs.run:
+        if not (Path(rs.run) / "manifest.json").is_file():
+            raise SelfmoaError(f"experiment.reward_sweep.run: {rs.run} is not a selfmoa run folder (no manifest.json)")
+        store = RunStore.open(Path(rs.run))
+        stage = names.loop(rs.iteration, "prompts")
+        if not store.is_complete(stage):
+            raise SelfmoaError(f"experiment.reward_sweep.run: stage '{stage}' of {rs.run} is not complete; run the loop "
+                               "up to its prompts first (or pick another --iteration)")
+        return store.read(stage, Prompt)
+    from selfmoa.data.prompts import load_prompt_sets
+
+    return load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
+
+
+def check_sweep(cfg: SelfmoaConfig) -> list[Prompt]:
+    """Every input checked before a run folder is made; returns the training prompts."""
+    safety_terms(cfg)
+    if not cfg.train.merge:
+        raise SelfmoaError("train.merge: the reward sweep evaluates a loadable policy per scale; set train.merge=true")
+    if cfg.train.qlora:
+        raise SelfmoaError("train.qlora: online RL trains a LoRA adapter on the full-precision policy; set train.qlora=false")
+    prompts = sweep_prompts(cfg)
+    if not prompts:
+        raise SelfmoaError("experiment.reward_sweep: no training prompts")
+    return prompts
+
+
+def train_cell(store: RunStore, cfg: SelfmoaConfig, scale: float, prompts: list[Prompt]):
+    """Online RL from the starting model with the safety term at `scale` (resumable); the trained policy's
+    ModelConfig."""
+    from selfmoa.models.loader import clear_model_cache
+    from selfmoa.train.rl import train_rl
+    from selfmoa.train.runner import TrainResult
+
+    stage = names.experiment(cell_name(scale), "train")
+    out_dir = store.artifact_dir(*stage.split("/"))
+    if store.is_complete(stage):
+        res = TrainResult.load(out_dir / "result.json")
+    else:
+        clear_model_cache()
+        with store.stage(stage) as h:
+            res = train_rl(prompts, cfg.model, scaled_config(cfg, scale), out_dir)
+            h.complete(policy_dir=res.policy_dir, n_train=res.n_train, seconds=res.seconds, scale=scale)
+        clear_model_cache()
+    if not res.policy_dir:
+        raise SelfmoaError("train.merge: the reward sweep evaluates a loadable policy per scale; set train.merge=true")
+    return cfg.model.model_copy(update={"name_or_path": str(Path(res.policy_dir).resolve())})
+
+
+def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prompt], log: Log = print) -> list[float]:
+    """Train and evaluate every scale (skipping what is complete) and write the summary; returns the scales."""
+    from selfmoa.eval.suite import plan_eval, run_eval
+    from selfmoa.generation import make_generator
+    from selfmoa.models.loader import clear_model_cache
+
+    rs = cfg.experiment.reward_sweep
+    scales = list(rs.scales)
+    terms = [f"{cfg.train.rl.reward[i].judge}/safety" for i in safety_terms(cfg)]
+    prompts = store.once(names.experiment(PROMPTS_CELL, "prompts"), Prompt, lambda: list(prompts))
+    store.record_data("reward_sweep", {"scales": scales, "safety_terms": terms, "prompts": len(prompts)})
+    log(f"reward sweep: {len(scales)} scales ({', '.join(map(scale_label, scales))}) of {', '.join(terms)}, "
+        f"{len(prompts)} prompts, {cfg.train.rl.steps} RL steps each")
+    plan = plan_eval(cfg)
+    t0 = time.monotonic()
+    base = make_generator(cfg)
+    store.record_model("policy@start", getattr(base, "model_info", {"spec": cfg.model.name_or_path}))
+    run_eval(store, cfg, base, 0, plan=plan, log=log, at="base")
+    del base
+    for k, scale in enumerate(scales, 1):
+        log(f"cell {k}/{len(scales)} scale {scale_label(scale)}: online RL, evaluate ({time.monotonic() - t0:.0f} s)")
+        policy = train_cell(store, cfg, scale, prompts)
+        gen = make_generator(cfg, model_config=policy)
+        run_eval(store, cfg, gen, 1, plan=plan, log=log, at=cell_name(scale), start_at="base")
+        del gen
+        clear_model_cache()
+    write_summary(store, cfg, scales, terms)
+    return scales
+
+
+# -- summary ----------------------------------------------------------------------------------------------------------
+def pareto_front(points: Sequence[tuple[str, float | None, float | None]]) -> list[str]:
+    """The labels of the non-dominated (label, unsafe rate, helpfulness) points, by unsafe rate: lower unsafe rate
+    and higher helpfulness are better; a point is dominated when another is no worse in both and better in one."""
+    pts = [(lab, x, y) for lab, x, y in points if x is not None and y is not None]
+    front = [(lab, x, y) for lab, x, y in pts
+             if not any(x2 <= x and y2 >= y and (x2 < x or y2 > y) for _, x2, y2 in pts)]
+    return [lab for lab, _, _ in sorted(front, key=lambda p: (p[1], -p[2]))]
+
+
+def _reward_ends(metrics: Path) -> dict[str, Any]:
+    from selfmoa.train.rl import reward_curve
+
+    curve = reward_curve(metrics) if metrics.is_file() else []
+    if not curve:
+        return {"steps": 0, "first": None, "last": None}
+    k = max(1, len(curve) // 4)
+    return {"steps": len(curve), "first": round(sum(curve[:k]) / k, 4), "last": round(sum(curve[-k:]) / k, 4)}
+
+
+def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (), *, n_boot: int = 1000, seed: int = 0,
+              alpha: float = 0.05) -> dict[str, Any]:
+    """The summary dict written to summary.json (see the module docstring)."""
+    from selfmoa.experiment.summary import _est, cell_verdicts
+
+    cells = {"start": "base", **{scale_label(s): cell_name(s) for s in scales}}
+    verdicts = {lab: cell_verdicts(store, cell) for lab, cell in cells.items()}
+    shared = {f: sorted(set.intersection(*(set(v[f]) for v in verdicts.values()))) for f in FIGURES}
+    rng = np.random.default_rng(seed)
+    boots = {f: rng.integers(0, max(len(k), 1), size=(n_boot, len(k))) for f, k in shared.items()}
+    est: dict[str, dict[str, Any]] = {}
+    for lab, v in verdicts.items():
+        est[lab] = {}
+        for f in FIGURES:
+            vec = np.array([v[f][k] for k in shared[f]])
+            reps = vec[boots[f]].mean(axis=1) if len(vec) else np.zeros(0)
+            est[lab][f] = _est(vec.mean() if len(vec) else math.nan, reps, alpha)
+    front = pareto_front([(lab, e["unsafe_rate"]["value"], e["helpfulness"]["value"]) for lab, e in est.items()])
+    rows = []
+    for s in scales:
+        lab = scale_label(s)
+        train_dir = store.root / "artifacts" / "exp" / "scale" / lab / "train"
+        rows.append({"scale": s, "label": lab, "cell": cells[lab], **est[lab], "pareto": lab in front,
+                     "rl_reward": _reward_ends(train_dir / "metrics.jsonl")})
+    return {"scales": list(scales), "safety_terms": list(terms), "prompts": {f: len(k) for f, k in shared.items()},
+            "base": {**est["start"], "pareto": "start" in front}, "rows": rows, "pareto_front": front,
+            "bootstrap": n_boot, "confidence": round(1 - alpha, 4)}
+
+
+def markdown_table(s: dict[str, Any]) -> str:
+    from selfmoa.experiment.summary import _fmt
+
+    def r(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    lines = ["| safety scale | unsafe rate | over-refusal | helpfulness | RL reward first -> last | Pareto |",
+             "|---|---|---|---|---|---|"]
+    b = s["base"]
+    lines.append(f"| start | {_fmt(b['unsafe_rate'])} | {_fmt(b['refusal_rate'])} | {_fmt(b['helpfulness'])} | - | "
+                 f"{'yes' if b['pareto'] else ''} |")
+    for row in s["rows"]:
+        rw = row["rl_reward"]
+        lines.append(f"| {row['label']} | {_fmt(row['unsafe_rate'])} | {_fmt(row['refusal_rate'])} | "
+                     f"{_fmt(row['helpfulness'])} | {r(rw['first'])} -> {r(rw['last'])} | {'yes' if row['pareto'] else ''} |")
+    lines.append("")
+    lines.append(f"Safety term{'s' if len(s['safety_terms']) != 1 else ''} scaled: {', '.join(s['safety_terms']) or '-'}; "
+                 f"brackets: {s['bootstrap']}-sample bootstrap {s['confidence']:.0%} intervals over the held-out prompts "
+                 f"every policy answered ({s['prompts']['unsafe_rate']} attacks, {s['prompts']['refusal_rate']} benign "
+                 f"look-alikes, {s['prompts']['helpfulness']} helpfulness prompts). Pareto front (lower unsafe rate, "
+                 f"higher helpfulness): {', '.join(s['pareto_front']) or '-'}.")
+    return "\n".join(lines) + "\n"
+
+
+def figure(s: dict[str, Any]):
+    """Unsafe rate (x) against helpfulness (y), one point per scale with its intervals, the starting model, the
+    Pareto front connected."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    pts = {"start": s["base"], **{r["label"]: r for r in s["rows"]}}
+    xy = {}
+    for lab, p in pts.items():
+        u, h = p["unsafe_rate"], p["helpfulness"]
+        if u["value"] is None or h["value"] is None:
+            continue
+        x, y = u["value"], h["value"]
+        xy[lab] = (x, y)
+        xerr = [[max(x - (u["ci_low"] if u["ci_low"] is not None else x), 0.0)], [max((u["ci_high"] if u["ci_high"] is not None else x) - x, 0.0)]]
+        yerr = [[max(y - (h["ci_low"] if h["ci_low"] is not None else y), 0.0)], [max((h["ci_high"] if h["ci_high"] is not None else y) - y, 0.0)]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="s" if lab == "start" else "o", capsize=3,
+                    color="#d62728" if lab == "start" else "#1f77b4", zorder=3)
+    at: dict[tuple[float, float], list[str]] = {}  # points that coincide share one label
+    for lab, p in xy.items():
+        at.setdefault(p, []).append(lab)
+    for (x, y), labs in at.items():
+        text = ", ".join(["start"] * ("start" in labs) + [f"x{lab}" for lab in labs if lab != "start"])
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    front = [xy[lab] for lab in s["pareto_front"] if lab in xy]
+    if front:
+        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color="#2ca02c", lw=1.5, zorder=2,
+                label="Pareto front")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("unsafe rate on held-out attacks (lower is better)")
+    ax.set_ylabel("helpfulness (judge score, higher is better)")
+    ax.set_title("safety-helpfulness sweep (x: the safety term's logit scale)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_summary(store: RunStore, cfg: SelfmoaConfig, scales: Sequence[float], terms: Sequence[str] = ()) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
+    from selfmoa.store.atomic import atomic_write_json, atomic_write_text
+
+    s = summarise(store, scales, terms, n_boot=cfg.eval.bootstrap, seed=cfg.run.seed, alpha=1 - cfg.eval.confidence)
+    out = store.artifact_dir("reward-sweep")
+    atomic_write_json(out / "summary.json", s)
+    atomic_write_text(out / "table.md", markdown_table(s))
+    fig = figure(s)
+    fig.savefig(out / "pareto.png", dpi=120)
+    plt.close(fig)
+    return s
