@@ -269,20 +269,12 @@ def _grpo_args(t: TrainConfig, out_dir: Path, device: str):
 
 
 def _grpo_trainer_class():
-    from transformers.trainer import TRAINING_ARGS_NAME
     from trl import GRPOTrainer
 
-    from selfmoa.store.atomic import atomic_write_text
+    from selfmoa.train.safe_save import JsonArgsMixin
 
-    class SafeGRPOTrainer(GRPOTrainer):
+    class SafeGRPOTrainer(JsonArgsMixin, GRPOTrainer):
         """`GRPOTrainer` that keeps its arguments as JSON, not as a pickled `training_args.bin`."""
-
-        def _save(self, output_dir=None, state_dict=None):
-            super()._save(output_dir, state_dict)
-            out = Path(output_dir or self.args.output_dir)
-            (out / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-            if self.args.should_save:
-                atomic_write_text(out / "training_args.json", self.args.to_json_string())
 
     return SafeGRPOTrainer
 

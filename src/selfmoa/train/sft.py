@@ -19,7 +19,6 @@ from pathlib import Path
 
 from selfmoa.config.train import TrainConfig
 from selfmoa.errors import SelfmoaError
-from selfmoa.store.atomic import atomic_write_text
 from selfmoa.train.data import split_rows
 from selfmoa.train.runner import (
     TrainResult,
@@ -46,18 +45,12 @@ def _sft_args(cfg: TrainConfig, out_dir: Path, device: str, epochs: float, learn
 
 
 def _sft_trainer_class():
-    from transformers.trainer import TRAINING_ARGS_NAME
     from trl import SFTTrainer
 
-    class SafeSFTTrainer(SFTTrainer):
-        """`SFTTrainer` that keeps its arguments as JSON, not as a pickled `training_args.bin`."""
+    from selfmoa.train.safe_save import JsonArgsMixin
 
-        def _save(self, output_dir=None, state_dict=None):
-            super()._save(output_dir, state_dict)
-            out = Path(output_dir or self.args.output_dir)
-            (out / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-            if self.args.should_save:
-                atomic_write_text(out / "training_args.json", self.args.to_json_string())
+    class SafeSFTTrainer(JsonArgsMixin, SFTTrainer):
+        """`SFTTrainer` that keeps its arguments as JSON, not as a pickled `training_args.bin`."""
 
     return SafeSFTTrainer
 

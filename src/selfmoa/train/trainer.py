@@ -15,19 +15,17 @@ What this adds to TRL's stock `DPOTrainer`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers.trainer import TRAINING_ARGS_NAME
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from selfmoa.store.atomic import atomic_write_text
 from selfmoa.train.batching import LengthBucketSampler, length_order, pair_lengths
 from selfmoa.train.lm_head import add_completion_lm_head
 from selfmoa.train.losses import LossParams, get_loss
+from selfmoa.train.safe_save import JsonArgsMixin
 
 
 @dataclass
@@ -40,7 +38,7 @@ class MarginCollator(DataCollatorForPreference):
         return out
 
 
-class MultiObjectiveDPOTrainer(DPOTrainer):
+class MultiObjectiveDPOTrainer(JsonArgsMixin, DPOTrainer):
     """`DPOTrainer` whose loss is a registered multi-objective DPO loss with a per-pair margin."""
 
     _tag_names = ["trl", "dpo", "selfmoa", "modpo"]
@@ -72,14 +70,6 @@ class MultiObjectiveDPOTrainer(DPOTrainer):
         order = length_order(pair_lengths(dataset))
         out = super()._precompute_ref_logps(dataset.select(order), name, batch_size)
         return out.select(np.argsort(order))  # row i of the result is row i of `dataset`
-
-    def _save(self, output_dir: str | None = None, state_dict=None):
-        """Save as TRL does, but keep the training arguments as JSON instead of a pickled `training_args.bin`."""
-        super()._save(output_dir, state_dict)
-        out = Path(output_dir or self.args.output_dir)
-        (out / TRAINING_ARGS_NAME).unlink(missing_ok=True)
-        if self.args.should_save:
-            atomic_write_text(out / "training_args.json", self.args.to_json_string())
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
