@@ -142,10 +142,8 @@ def train_cell(store: RunStore, cfg: SelfmoaConfig, cell: Cell, rows: list[Prefe
 
 def run_data_efficiency(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> list[Cell]:
     """Run every cell (skipping those already complete) and write the summary; returns the cells."""
-    from selfmoa.eval.suite import plan_eval, run_eval
+    from selfmoa.experiment.cells import evaluate_policy, evaluate_start
     from selfmoa.experiment.summary import write_summary
-    from selfmoa.generation import make_generator
-    from selfmoa.models.loader import clear_model_cache
 
     de = cfg.experiment.data_efficiency
     sources = {spec: load_source(spec, cfg) for spec in de.sources}
@@ -153,21 +151,13 @@ def run_data_efficiency(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -
     cells = plan_grid(cfg, counts)
     store.record_data("data_efficiency", {"sources": counts, "cells": len(cells)})
     log(f"data efficiency: {len(cells)} cells over {', '.join(f'{s} ({n} pairs)' for s, n in counts.items())}")
-    plan = plan_eval(cfg)
     t0 = time.monotonic()
-    base = make_generator(cfg)
-    store.record_model("policy@start", getattr(base, "model_info", {"spec": cfg.model.name_or_path}))
-    run_eval(store, cfg, base, 0, plan=plan, log=log, at="base")
-    del base
+    plan = evaluate_start(store, cfg, log)
     by_name = {source_name(s): s for s in de.sources}
     for k, cell in enumerate(cells, 1):
         rows = store.once(names.experiment(cell.name, "rows"), PreferenceRow, lambda: [
             PreferenceRow.from_row(r, cell.source) for r in subsample(sources[by_name[cell.source]], cell.n, cell.seed)])
         log(f"cell {k}/{len(cells)} {cell.name}: train on {len(rows)} pairs, evaluate ({time.monotonic() - t0:.0f} s)")
-        policy = train_cell(store, cfg, cell, rows, log)
-        gen = make_generator(cfg, model_config=policy)
-        run_eval(store, cfg, gen, 1, plan=plan, log=log, at=cell.name, start_at="base")
-        del gen
-        clear_model_cache()
+        evaluate_policy(store, cfg, train_cell(store, cfg, cell, rows, log), plan, cell.name, log)
     write_summary(store, cfg, cells)
     return cells

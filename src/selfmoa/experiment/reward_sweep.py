@@ -144,9 +144,7 @@ def train_cell(store: RunStore, cfg: SelfmoaConfig, scale: float, prompts: list[
 
 def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prompt], log: Log = print) -> list[float]:
     """Train and evaluate every scale (skipping what is complete) and write the summary; returns the scales."""
-    from selfmoa.eval.suite import plan_eval, run_eval
-    from selfmoa.generation import make_generator
-    from selfmoa.models.loader import clear_model_cache
+    from selfmoa.experiment.cells import evaluate_policy, evaluate_start
 
     rs = cfg.experiment.reward_sweep
     scales = list(rs.scales)
@@ -155,19 +153,11 @@ def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prom
     store.record_data("reward_sweep", {"scales": scales, "safety_terms": terms, "prompts": len(prompts)})
     log(f"reward sweep: {len(scales)} scales ({', '.join(map(scale_label, scales))}) of {', '.join(terms)}, "
         f"{len(prompts)} prompts, {cfg.train.rl.steps} RL steps each")
-    plan = plan_eval(cfg)
     t0 = time.monotonic()
-    base = make_generator(cfg)
-    store.record_model("policy@start", getattr(base, "model_info", {"spec": cfg.model.name_or_path}))
-    run_eval(store, cfg, base, 0, plan=plan, log=log, at="base")
-    del base
+    plan = evaluate_start(store, cfg, log)
     for k, scale in enumerate(scales, 1):
         log(f"cell {k}/{len(scales)} scale {scale_label(scale)}: online RL, evaluate ({time.monotonic() - t0:.0f} s)")
-        policy = train_cell(store, cfg, scale, prompts)
-        gen = make_generator(cfg, model_config=policy)
-        run_eval(store, cfg, gen, 1, plan=plan, log=log, at=cell_name(scale), start_at="base")
-        del gen
-        clear_model_cache()
+        evaluate_policy(store, cfg, train_cell(store, cfg, scale, prompts), plan, cell_name(scale), log)
     write_summary(store, cfg, scales, terms)
     return scales
 
@@ -285,15 +275,8 @@ def figure(s: dict[str, Any]):
 
 
 def write_summary(store: RunStore, cfg: SelfmoaConfig, scales: Sequence[float], terms: Sequence[str] = ()) -> dict[str, Any]:
-    import matplotlib.pyplot as plt
-
-    from selfmoa.store.atomic import atomic_write_json, atomic_write_text
+    from selfmoa.experiment.cells import write_outputs
 
     s = summarise(store, scales, terms, n_boot=cfg.eval.bootstrap, seed=cfg.run.seed, alpha=1 - cfg.eval.confidence)
-    out = store.artifact_dir("reward-sweep")
-    atomic_write_json(out / "summary.json", s)
-    atomic_write_text(out / "table.md", markdown_table(s))
-    fig = figure(s)
-    fig.savefig(out / "pareto.png", dpi=120)
-    plt.close(fig)
+    write_outputs(store, "reward-sweep", s, markdown_table(s), figure(s), "pareto.png")
     return s
