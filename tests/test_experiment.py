@@ -293,3 +293,29 @@ def test_reward_sweep_prompts_from_a_loop_iteration_or_a_file(tmp_path, tiny_mod
     assert len(got) == 2 and got[0].text.startswith("How do I pick a lock")
     with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.prompts: .* is not a file"):
         check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.prompts={tmp_path / 'missing.jsonl'}"]))
+
+
+def test_ratio_reports_when_self_never_reaches_the_target(monkeypatch):
+    """A source that never reaches the target gives ratio replicates of 0; the summary says so instead of
+    reporting 'not reached in 0%' (the embedded grid's case: self pairs never beat the start)."""
+    from types import SimpleNamespace
+
+    from selfmoa.experiment import summary as S
+
+    keys = [f"p{i}" for i in range(40)]
+    start = [1.0] * 30 + [0.0] * 10  # unsafe 0.75 at the start
+
+    def verdicts(unsafe):
+        return {"unsafe_rate": dict(zip(keys, unsafe)), "refusal_rate": {k: 0.0 for k in keys},
+                "helpfulness": {k: 0.5 for k in keys}}
+
+    table = {"base": verdicts(start),
+             "self-16": verdicts(start), "self-32": verdicts(start),  # no change at all
+             "other-16": verdicts([0.0] * 4 + start[4:]), "other-32": verdicts([0.0] * 12 + start[12:])}
+    monkeypatch.setattr(S, "cell_verdicts", lambda store, name: table[name])
+    cells = [SimpleNamespace(source=s, n=n, name=f"{s}-{n}") for s in ("self", "other") for n in (16, 32)]
+    out = S.summarise(None, cells, target=0.1, n_boot=200)
+    r = out["pairs_needed"]["ratio other/self"]
+    assert out["pairs_needed"]["self"]["pairs"] is None
+    assert r["ref_unreached_share"] == 1.0 and r["unreached_share"] == 1.0
+    assert "self not reached in 100%" in S.markdown_table(out)

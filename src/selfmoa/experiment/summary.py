@@ -134,7 +134,12 @@ def summarise(store: RunStore, cells: Sequence[Any], *, target: float | None = N
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = reps_needed[s] / reps_needed[ref]
             point = needed[s]["pairs"] / needed[ref]["pairs"] if needed[ref]["pairs"] not in (None, 0) and needed[s]["pairs"] is not None else None
-            needed[f"ratio {s}/{ref}"] = {"value": _num(point) if point is not None else None, **_ci(ratio, alpha)}
+            # a replicate where `ref` never reaches the target gives ratio 0 (ref needs more than the ladder holds),
+            # one where `s` never does gives inf: the share of either is reported, not hidden in the interval
+            needed[f"ratio {s}/{ref}"] = {"value": _num(point) if point is not None else None, **_ci(ratio, alpha),
+                                          "unreached_share": round(float(np.mean(
+                                              ~np.isfinite(reps_needed[s]) | ~np.isfinite(reps_needed[ref]))), 4),
+                                          "ref_unreached_share": round(float(np.mean(~np.isfinite(reps_needed[ref]))), 4)}
     for c in curves.values():
         c.pop("_reps", None)
     return {"target_reduction": _num(tgt), "target_is_default": target is None, "prompts": {f: len(k) for f, k in shared.items()},
@@ -178,7 +183,13 @@ def markdown_table(s: dict[str, Any]) -> str:
     lines.append("")
     for k, v in s["pairs_needed"].items():
         val = v.get("pairs", v.get("value"))
-        lines.append(f"- {k}: {val} [{v['ci_low']}, {v['ci_high']}] (not reached in {v['unreached_share']:.0%} of samples)")
+        if "ref_unreached_share" in v:
+            ref = k.rsplit("/", 1)[-1]
+            lines.append(f"- {k}: {val} [{v['ci_low']}, {v['ci_high']}] (a source not reached in "
+                         f"{v['unreached_share']:.0%} of samples; {ref} not reached in {v['ref_unreached_share']:.0%}, "
+                         f"which counts as ratio 0: {ref} needs more pairs than the ladder holds)")
+        else:
+            lines.append(f"- {k}: {val} [{v['ci_low']}, {v['ci_high']}] (not reached in {v['unreached_share']:.0%} of samples)")
     return "\n".join(lines) + "\n"
 
 
@@ -213,16 +224,9 @@ def figure(s: dict[str, Any]):
 
 
 def write_summary(store: RunStore, cfg, cells: Sequence[Any]) -> dict[str, Any]:
-    from selfmoa.store.atomic import atomic_write_json, atomic_write_text
+    from selfmoa.experiment.cells import write_outputs
 
     s = summarise(store, cells, target=cfg.experiment.data_efficiency.target_reduction, n_boot=cfg.eval.bootstrap,
                   seed=cfg.run.seed, alpha=1 - cfg.eval.confidence)
-    out = store.artifact_dir("data-efficiency")
-    atomic_write_json(out / "summary.json", s)
-    atomic_write_text(out / "table.md", markdown_table(s))
-    fig = figure(s)
-    fig.savefig(out / "plot.png", dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    write_outputs(store, "data-efficiency", s, markdown_table(s), figure(s), "plot.png")
     return s
