@@ -366,7 +366,9 @@ def test_selfmoa_redteam_run_on_tiny_model(tmp_path, tiny_model_dir):
                          env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "attack success rate" in res.stdout and "self-BLEU" in res.stdout
+    assert "Loading weights" not in res.stdout + res.stderr  # library chatter goes to the run's log file
     root = tmp_path / "runs" / "rt-tiny"
+    assert (root / "run.log").is_file()
     m = json.loads((root / "artifacts" / "redteam" / "r0" / "metrics.json").read_text())
     assert m["candidates"] >= 20 and m["benign"]["prompts"] == 8
     assert (root / "artifacts" / "redteam" / "archive.json").is_file()

@@ -29,6 +29,7 @@ def run_cmd(
     config: Path = ConfigArg,
     set_: Optional[list[str]] = SetOpt,
     iteration: int = typer.Option(0, "--iteration", "-i", min=0, help="round number (rounds share the archive; novelty is measured against earlier rounds)"),
+    verbose: bool = typer.Option(False, "--verbose", help="library log lines on the console too (by default they go to RUN/run.log)"),
 ):
     """Run one red-team round against the target of CONFIG (model + generation backend, e.g. an OpenAI-compatible
     endpoint) into runs/<run.name>/: records under stages/redteam/r<N>/, archive and report under artifacts/redteam/.
@@ -40,7 +41,9 @@ def run_cmd(
     check_run_folder(cfg)
     check_redteam(cfg)  # validate before touching the run folder
     check_generation(cfg)
-    with run_folder(cfg) as store:
+    from selfmoa.quiet import library_output_to
+
+    with run_folder(cfg) as store, library_output_to(store.root / "run.log", verbose=verbose):
         res = run_from_config(cfg, store, iteration=iteration, log=lambda m: console.print(f"[dim]redteam[/] {m}"))
     out.print(report_markdown(res.metrics, iteration), markup=False, highlight=False)
     out.print(f"report: {store.root / 'artifacts' / 'redteam' / f'r{iteration}' / 'report.md'}")
