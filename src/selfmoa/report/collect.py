@@ -146,16 +146,11 @@ def collect(run_dir: Path) -> RunSummary:
             note = r.meta.get("note")
             if note and note not in summary.notes:
                 summary.notes.append(note)
-    de = store.root / "artifacts" / "data-efficiency" / "summary.json"
-    if de.is_file():
-        try:
-            summary.data_efficiency = json.loads(de.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError):
-            summary.notes.append(f"{de} could not be read")
-    rs = store.root / "artifacts" / "reward-sweep" / "summary.json"
-    if rs.is_file():
-        try:
-            summary.reward_sweep = json.loads(rs.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError):
-            summary.notes.append(f"{rs} could not be read")
+    for attr, name in (("data_efficiency", "data-efficiency"), ("reward_sweep", "reward-sweep")):
+        path = store.root / "artifacts" / name / "summary.json"
+        if path.is_file():
+            try:
+                setattr(summary, attr, json.loads(path.read_text("utf-8")))
+            except (OSError, json.JSONDecodeError):
+                summary.notes.append(f"{path} could not be read")
     return summary
