@@ -253,7 +253,7 @@ def test_pareto_front_keeps_the_non_dominated_points():
     assert pareto_front([("a", 0.2, 0.5), ("b", 0.2, 0.5)]) == ["a", "b"]  # ties dominate neither
 
 
-@pytest.mark.parametrize("case", ["not_a_number", "zero", "negative_in_config", "no_safety_term"])
+@pytest.mark.parametrize("case", ["not_a_number", "zero", "negative_in_config", "no_safety_term", "iteration_without_run"])
 def test_reward_sweep_bad_input_is_a_one_line_error_and_no_run_folder(tmp_path, tiny_model_dir, case):
     reward = SWEEP_REWARD if case != "no_safety_term" else [{"judge": "relevance", "objective": "helpfulness"}]
     cfg = sweep_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs", reward=reward)
@@ -267,6 +267,9 @@ def test_reward_sweep_bad_input_is_a_one_line_error_and_no_run_folder(tmp_path, 
     elif case == "negative_in_config":
         args += ["--set", "experiment.reward_sweep.scales=[1, -2]"]
         expect = "experiment.reward_sweep.scales"
+    elif case == "iteration_without_run":
+        args += ["--iteration", "2"]
+        expect = "experiment.reward_sweep.iteration: --iteration needs --run DIR"
     else:
         expect = "train.rl.reward: no term on the safety objective to scale"
     res = selfmoa("experiment", "reward-sweep", str(cfg), *args)

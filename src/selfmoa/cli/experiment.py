@@ -123,6 +123,8 @@ def reward_sweep(
     if run is not None:
         extra.append(f"experiment.reward_sweep.run={run}")
     if iteration is not None:
+        if run is None:
+            raise SelfmoaError("experiment.reward_sweep.iteration: --iteration needs --run DIR (the loop run whose prompts to use)")
         extra.append(f"experiment.reward_sweep.iteration={iteration}")
     cfg = load(config, extra)
     check_run_folder(cfg)
