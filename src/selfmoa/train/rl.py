@@ -85,11 +85,8 @@ def term_value(term: RlRewardTerm, result: Any) -> float | None:
     if s is None:
         return None
     v = 1.0 - s if term.objective in _INVERTED else float(s)
-    scale = term.scale
-    if scale == 1.0:
-        return v
     z = (result.meta or {}).get("log_odds") if term.objective == "safety" else None
-    return scaled_value(v, scale, z if isinstance(z, (int, float)) else None)
+    return scaled_value(v, term.scale, z if isinstance(z, (int, float)) else None)
 
 
 def check_rl_reward(rl: RlConfig) -> None:
@@ -118,6 +115,7 @@ class JudgeReward:
         self.terms = list(terms)
         self.combine = combine
         self.batch_size = max(1, batch_size)
+        self._weights = {term_name(t): t.weight for t, _ in self.terms}
         self._cache: dict[tuple[str, str], ItemResults] = {}
         self.calls = 0  # judge calls (items scored), for tests and the summary
         self.__name__ = "judge_reward"  # TRL logs reward functions by name
@@ -154,7 +152,7 @@ class JudgeReward:
         return out
 
     def _combine(self, values: dict[str, float | None]) -> float | None:
-        weights = {term_name(t): t.weight for t, _ in self.terms}
+        weights = self._weights
         if not values or any(v is None for v in values.values()):
             return None
         if self.combine == "sum":
