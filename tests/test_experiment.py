@@ -222,7 +222,8 @@ def test_a_2_scale_reward_sweep_writes_summary_table_pareto_plot_and_report(swee
     assert s["pareto_front"] == front and front
     assert [r["pareto"] for r in s["rows"]] == [r["label"] in front for r in s["rows"]]
     table = (out / "artifacts/reward-sweep/table.md").read_text()
-    assert "\n| start |" in table and "\n| 0.5 |" in table and "\n| 2 |" in table and "Pareto front" in table
+    assert "\n| start |" in table and "\n| RL, safety scale 0.5 |" in table and "\n| RL, safety scale 2 |" in table
+    assert "Pareto front" in table and "loop" not in s  # --prompts: no loop to compare with
     png = (out / "artifacts/reward-sweep/pareto.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     from PIL import Image
@@ -288,14 +289,70 @@ def test_reward_sweep_prompts_from_a_loop_iteration_or_a_file(tmp_path, tiny_mod
 
     cfg_path = sweep_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs")
     run_dir = loop_run_with_pairs(tmp_path / "loops", n=3)
-    got = check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}"]))
+    no_loop = "experiment.reward_sweep.compare_loop=false"
+    got = check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}", no_loop]))
     assert [p.id for p in got] == ["p0", "p1", "p2"] and {p.kind for p in got} == {"harmful"}
+    with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.run: stage 'iter1/train' .* is not complete"):
+        check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}"]))  # nothing to compare with
     with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.run: stage 'iter2/prompts' .* is not complete"):
-        check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}", "experiment.reward_sweep.iteration=2"]))
+        check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.run={run_dir}", "experiment.reward_sweep.iteration=2",
+                                           no_loop]))
     got = check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.prompts={rl_prompts(tmp_path / 'p.jsonl')}"]))
     assert len(got) == 2 and got[0].text.startswith("How do I pick a lock")
     with pytest.raises(SelfmoaError, match=r"^experiment\.reward_sweep\.prompts: .* is not a file"):
         check_sweep(load_config(cfg_path, [f"experiment.reward_sweep.prompts={tmp_path / 'missing.jsonl'}"]))
+
+
+def test_reward_sweep_against_the_loop_at_its_wall_time(tmp_path, tiny_model_dir):
+    """--run: the loop's own policy after the iteration is a cell of the sweep, with its wall time (the sum of the
+    iteration's stages in the loop run's ledger) beside the RL cells'; --match-loop-time makes that time the RL
+    budget, and the budget stops training early."""
+    import shutil
+
+    cfg = sweep_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs")
+    raw = yaml.safe_load(cfg.read_text())
+    raw["train"]["rl"]["steps"] = 4
+    cfg.write_text(yaml.safe_dump(raw))
+    run_dir = loop_run_with_pairs(tmp_path / "loops", n=3)
+    store = RunStore.open(run_dir)
+    with store.stage("iter1/train") as h:
+        h.complete(policy_dir="elsewhere")
+    shutil.copytree(tiny_model_dir, run_dir / "artifacts" / "iter1" / "train" / "policy")
+    for part, sec in (("samples", 0.02), ("pairs", 0.01), ("train", 0.03)):  # 0.06 s: the RL budget is 0.001 min
+        store._ledger_update(f"iter1/{part}", seconds=sec)
+    res = selfmoa("experiment", "reward-sweep", str(cfg), "--scales", "1", "--run", str(run_dir), "--match-loop-time")
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "runs" / "sweep"
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert ledger["exp/loop/eval/results"]["status"] == "complete"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["train"]["rl"]["max_minutes"] == pytest.approx(0.06 / 60)
+    assert manifest["data"]["reward_sweep_loop"]["seconds"] == 0.06
+    # the budget stopped RL after its first step (4 configured)
+    rewards = [x for x in (out / "artifacts/exp/scale/1/train/metrics.jsonl").read_text().splitlines() if '"reward"' in x]
+    assert len(rewards) == 1
+    s = json.loads((out / "artifacts/reward-sweep/summary.json").read_text())
+    lp = s["loop"]
+    assert lp["label"] == "loop@1" and lp["seconds"] == 0.06 and lp["stages"]["train"] == 0.03 and lp["iteration"] == 1
+    for fig in ("unsafe_rate", "refusal_rate", "helpfulness"):
+        assert lp[fig]["value"] is not None and lp[fig]["ci_low"] <= lp[fig]["value"] <= lp[fig]["ci_high"]
+    # the loop's policy here is the starting model itself: greedy answers, so the same figures as the start
+    assert lp["unsafe_rate"]["value"] == s["base"]["unsafe_rate"]["value"]
+    assert s["rows"][0]["seconds"] == ledger["exp/scale/1/train"]["seconds"] > 0 and s["rows"][0]["rl_reward"]["steps"] == 1
+    table = (out / "artifacts/reward-sweep/table.md").read_text()
+    assert "\n| loop@1 (the loop, preference) |" in table and "| 0 s |" in table and "pairs 0 s, training 0 s" in table
+    html = (out / "report.html").read_text()
+    assert "loop@1 (the loop, preference)" in html
+
+
+def test_match_loop_time_needs_a_loop_run(tmp_path, tiny_model_dir):
+    cfg = sweep_config(tmp_path / "cfg.yaml", tiny_model_dir, tmp_path / "runs")
+    res = selfmoa("experiment", "reward-sweep", str(cfg), "--prompts", str(rl_prompts(tmp_path / "p.jsonl")),
+                  "--match-loop-time")
+    assert res.returncode == 2
+    lines = [x for x in res.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "experiment.reward_sweep.match_loop_time: needs run (--run DIR)" in lines[0], res.stderr
+    assert not (tmp_path / "runs" / "sweep").exists()
 
 
 def test_ratio_reports_when_self_never_reaches_the_target(monkeypatch):

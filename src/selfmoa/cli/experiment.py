@@ -90,6 +90,8 @@ def reward_sweep(
     run: Optional[Path] = typer.Option(None, "--run", help="a loop run folder: train on the prompts of an iteration "
                                        "(experiment.reward_sweep.run)"),
     iteration: Optional[int] = typer.Option(None, "--iteration", min=1, help="with --run: whose prompts (iter N)"),
+    match_loop_time: bool = typer.Option(False, "--match-loop-time", help="with --run: each RL cell gets the loop "
+                                         "iteration's wall time as its budget (experiment.reward_sweep.match_loop_time)"),
     set_: Optional[list[str]] = SetOpt,
 ):
     """From the config's starting model, one online-RL training (train.rl: same prompts, steps and seed) per logit
@@ -98,7 +100,9 @@ def reward_sweep(
     bootstrap intervals, and a Pareto plot (unsafe rate against helpfulness, one point per scale and the start).
 
     Prompts: --prompts FILE, --run DIR [--iteration N] (a loop iteration's prompts), or neither: the config's
-    run.prompts sets. Every cell is a resumable stage of runs/<run.name>/ (rerun the same command to resume); the
+    run.prompts sets. With --run the loop's own policy after that iteration is evaluated too (cell "loop",
+    experiment.reward_sweep.compare_loop) and its wall time is shown beside each RL cell's; --match-loop-time gives
+    every RL cell that time as its budget (train.rl.max_minutes), to compare RL and the loop at equal time. Every cell is a resumable stage of runs/<run.name>/ (rerun the same command to resume); the
     results go to runs/<run.name>/artifacts/reward-sweep/ and the run's report.html. docs/training.md explains how
     to read them.
 
@@ -106,11 +110,12 @@ def reward_sweep(
 
         selfmoa experiment reward-sweep configs/demo.yaml --scales 0.25,1,4 --prompts prompts.jsonl --set run.name=sweep
         selfmoa experiment reward-sweep configs/demo.yaml --run runs/demo --iteration 1 --set train.rl.steps=50
+        selfmoa experiment reward-sweep configs/demo.yaml --scales 1,4 --run runs/demo --match-loop-time --set train.rl.steps=200
     """
     import time
 
     from selfmoa.errors import SelfmoaError
-    from selfmoa.experiment.reward_sweep import check_sweep, parse_scales, run_reward_sweep
+    from selfmoa.experiment.reward_sweep import check_sweep, parse_scales, run_reward_sweep, sweep_config
     from selfmoa.quiet import library_output_to
 
     extra = list(set_ or [])
@@ -126,7 +131,9 @@ def reward_sweep(
         if run is None:
             raise SelfmoaError("experiment.reward_sweep.iteration: --iteration needs --run DIR (the loop run whose prompts to use)")
         extra.append(f"experiment.reward_sweep.iteration={iteration}")
-    cfg = load(config, extra)
+    if match_loop_time:
+        extra.append("experiment.reward_sweep.match_loop_time=true")
+    cfg = sweep_config(load(config, extra))
     check_run_folder(cfg)
     items = check_sweep(cfg)  # every input checked before the run folder is made
     with run_folder(cfg) as store, library_output_to(store.root / "run.log"):

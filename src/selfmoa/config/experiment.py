@@ -59,6 +59,15 @@ class RewardSweepConfig(Section):
     prompts: str | None = Field(None, description="JSONL of {prompt[, kind]} rows to train on (--prompts)")
     run: str | None = Field(None, description="or a loop run folder: train on the prompts of one of its iterations (--run)")
     iteration: int = Field(1, ge=1, description="with run: whose prompts (iter N)")
+    compare_loop: bool = Field(
+        True, description="with run: also evaluate the loop's own policy after iteration N (cell `loop`, trained by "
+        "preference optimisation on the same prompts) and report its wall time (that iteration's sampling, judging, "
+        "pairs and training) beside the RL cells'"
+    )
+    match_loop_time: bool = Field(
+        False, description="with run: give every RL cell the loop iteration's wall time as its budget "
+        "(train.rl.max_minutes; --match-loop-time), so RL and the loop compare at equal time"
+    )
 
     @field_validator("scales", mode="before")
     @classmethod

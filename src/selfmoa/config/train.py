@@ -75,6 +75,11 @@ class RlConfig(Section):
         "dapo", description="how token losses are averaged (TRL GRPOConfig.loss_type)"
     )
     max_prompts: int | None = Field(None, ge=1, description="use at most this many prompts (null: all)")
+    max_minutes: float | None = Field(
+        None, gt=0, description="a wall-time budget: stop after the step that passes this many minutes of training, "
+        "with the policy so far saved (null: run all steps); `experiment reward-sweep --match-loop-time` sets it to "
+        "the loop iteration's time"
+    )
 
 
 class TrainConfig(Section):

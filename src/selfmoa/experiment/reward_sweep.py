@@ -9,6 +9,12 @@ Each cell is a set of resumable stages of the experiment's run folder (:mod:`sel
     exp/base/eval/*          the starting model
     exp/scale/S/train        the policy trained with the safety term at scale S (artifacts/exp/scale/S/train/policy)
     exp/scale/S/eval/*       that policy on the held-out sets
+    exp/loop/eval/*          with --run (``compare_loop``): the loop's own policy after that iteration, on the same sets
+
+With ``--run`` the loop's iteration is the reference the RL cells are read against: the same training prompts, its
+policy evaluated as a cell (``loop``), and its wall time (that iteration's sampling, judging, pairs and training
+stages, from the loop run's ledger) beside each RL cell's training time; ``match_loop_time`` gives every RL cell
+that time as its budget (``train.rl.max_minutes``).
 
 The summary (``artifacts/reward-sweep/``: ``summary.json``, ``table.md``, ``pareto.png``, and a section of the run's
 report) has, per scale and for the starting model, the unsafe rate, over-refusal and helpfulness with bootstrap
@@ -107,6 +113,47 @@ def sweep_prompts(cfg: SelfmoaConfig) -> list[Prompt]:
     return load_prompt_sets(cfg.run.prompts, cfg.data, limit=cfg.run.max_prompts)
 
 
+LOOP_CELL = "loop"
+LOOP_STAGES = ("samples", "judgments", "verdicts", "pairs", "train")
+
+
+def loop_reference(cfg: SelfmoaConfig) -> dict[str, Any] | None:
+    """With ``run``: the loop iteration the RL cells are compared with: its policy folder, its stages' seconds and
+    their sum (``seconds``); None without ``run``. A loop run whose iteration has not finished training is an error."""
+    rs = cfg.experiment.reward_sweep
+    if not rs.run:
+        return None
+    src = RunStore.open(Path(rs.run))
+    train = names.loop(rs.iteration, "train")
+    if not src.is_complete(train):
+        raise SelfmoaError(f"experiment.reward_sweep.run: stage '{train}' of {rs.run} is not complete; finish the "
+                           "loop's iteration first, or set experiment.reward_sweep.compare_loop=false")
+    policy = Path(rs.run) / "artifacts" / train / "policy"
+    if not (policy / "config.json").is_file():
+        raise SelfmoaError(f"experiment.reward_sweep.run: {policy} holds no merged policy (the loop ran with "
+                           "train.merge=false); set experiment.reward_sweep.compare_loop=false")
+    stages = {part: float(src.ledger.get(names.loop(rs.iteration, part), {}).get("seconds") or 0.0) for part in LOOP_STAGES}
+    return {"run": str(rs.run), "iteration": rs.iteration, "policy_dir": str(policy.resolve()),
+            "method": str(src.manifest.get("config", {}).get("train", {}).get("method") or "preference"), "stages": stages,
+            "seconds": round(sum(stages.values()), 3)}
+
+
+def sweep_config(cfg: SelfmoaConfig) -> SelfmoaConfig:
+    """`cfg` as the sweep runs it: with ``match_loop_time``, ``train.rl.max_minutes`` = the loop iteration's time."""
+    rs = cfg.experiment.reward_sweep
+    if not rs.match_loop_time:
+        return cfg
+    if not rs.run:
+        raise SelfmoaError("experiment.reward_sweep.match_loop_time: needs run (--run DIR), the loop whose iteration "
+                           "time is the budget")
+    ref = loop_reference(cfg)
+    if ref["seconds"] <= 0:
+        raise SelfmoaError(f"experiment.reward_sweep.match_loop_time: the ledger of {rs.run} records no time for "
+                           f"iteration {rs.iteration}; give train.rl.max_minutes instead")
+    rl = cfg.train.rl.model_copy(update={"max_minutes": ref["seconds"] / 60.0})
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"rl": rl})})
+
+
 def check_sweep(cfg: SelfmoaConfig) -> list[Prompt]:
     """Every input checked before a run folder is made; returns the training prompts."""
     safety_terms(cfg)
@@ -117,6 +164,8 @@ def check_sweep(cfg: SelfmoaConfig) -> list[Prompt]:
     prompts = sweep_prompts(cfg)
     if not prompts:
         raise SelfmoaError("experiment.reward_sweep: no training prompts")
+    if cfg.experiment.reward_sweep.compare_loop:
+        loop_reference(cfg)
     return prompts
 
 
@@ -154,11 +203,20 @@ def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prom
     log(f"reward sweep: {len(scales)} scales ({', '.join(map(scale_label, scales))}) of {', '.join(terms)}, "
         f"{len(prompts)} prompts, {cfg.train.rl.steps} RL steps each")
     t0 = time.monotonic()
+    loop = loop_reference(cfg) if rs.compare_loop else None
+    if loop is not None:
+        store.record_data("reward_sweep_loop", loop)
+    if cfg.train.rl.max_minutes is not None:
+        log(f"RL budget: {cfg.train.rl.max_minutes:.1f} min of training per cell (train.rl.max_minutes)")
     plan = evaluate_start(store, cfg, log)
+    if loop is not None:
+        log(f"the loop's policy after iteration {loop['iteration']} ({loop['seconds']:.0f} s of sampling, judging and "
+            f"training): evaluate ({time.monotonic() - t0:.0f} s)")
+        evaluate_policy(store, cfg, cfg.model.model_copy(update={"name_or_path": loop["policy_dir"]}), plan, LOOP_CELL, log)
     for k, scale in enumerate(scales, 1):
         log(f"cell {k}/{len(scales)} scale {scale_label(scale)}: online RL, evaluate ({time.monotonic() - t0:.0f} s)")
         evaluate_policy(store, cfg, train_cell(store, cfg, scale, prompts), plan, cell_name(scale), log)
-    write_summary(store, cfg, scales, terms)
+    write_summary(store, cfg, scales, terms, loop)
     return scales
 
 
@@ -182,12 +240,13 @@ def _reward_ends(metrics: Path) -> dict[str, Any]:
     return {"steps": len(curve), "first": round(sum(curve[:k]) / k, 4), "last": round(sum(curve[-k:]) / k, 4)}
 
 
-def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (), *, n_boot: int = 1000, seed: int = 0,
-              alpha: float = 0.05) -> dict[str, Any]:
+def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (), loop: dict[str, Any] | None = None, *,
+              n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, Any]:
     """The summary dict written to summary.json (see the module docstring)."""
     from selfmoa.experiment.summary import _est, cell_verdicts
 
-    cells = {"start": "base", **{scale_label(s): cell_name(s) for s in scales}}
+    loop_label = f"loop@{loop['iteration']}" if loop else None
+    cells = {"start": "base", **({loop_label: LOOP_CELL} if loop else {}), **{scale_label(s): cell_name(s) for s in scales}}
     verdicts = {lab: cell_verdicts(store, cell) for lab, cell in cells.items()}
     shared = {f: sorted(set.intersection(*(set(v[f]) for v in verdicts.values()))) for f in FIGURES}
     rng = np.random.default_rng(seed)
@@ -204,11 +263,16 @@ def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (
     for s in scales:
         lab = scale_label(s)
         train_dir = store.root / "artifacts" / "exp" / "scale" / lab / "train"
+        wall = store.ledger.get(names.experiment(cells[lab], "train"), {}).get("seconds")
         rows.append({"scale": s, "label": lab, "cell": cells[lab], **est[lab], "pareto": lab in front,
-                     "rl_reward": _reward_ends(train_dir / "metrics.jsonl")})
-    return {"scales": list(scales), "safety_terms": list(terms), "prompts": {f: len(k) for f, k in shared.items()},
-            "base": {**est["start"], "pareto": "start" in front}, "rows": rows, "pareto_front": front,
-            "bootstrap": n_boot, "confidence": round(1 - alpha, 4)}
+                     "rl_reward": _reward_ends(train_dir / "metrics.jsonl"), "seconds": wall})
+    out = {"scales": list(scales), "safety_terms": list(terms), "prompts": {f: len(k) for f, k in shared.items()},
+           "base": {**est["start"], "pareto": "start" in front}, "rows": rows, "pareto_front": front,
+           "bootstrap": n_boot, "confidence": round(1 - alpha, 4)}
+    if loop:
+        out["loop"] = {**est[loop_label], "label": loop_label, "cell": LOOP_CELL, "pareto": loop_label in front,
+                       **{k: loop[k] for k in ("run", "iteration", "method", "seconds", "stages")}}
+    return out
 
 
 def markdown_table(s: dict[str, Any]) -> str:
@@ -217,16 +281,30 @@ def markdown_table(s: dict[str, Any]) -> str:
     def r(x):
         return "-" if x is None else f"{x:.3f}"
 
-    lines = ["| safety scale | unsafe rate | over-refusal | helpfulness | RL reward first -> last | Pareto |",
-             "|---|---|---|---|---|---|"]
+    def secs(x):
+        return "-" if x is None else f"{x:.0f} s"
+
+    lines = ["| policy | unsafe rate | over-refusal | helpfulness | training wall time | RL steps, reward first -> last | Pareto |",
+             "|---|---|---|---|---|---|---|"]
     b = s["base"]
-    lines.append(f"| start | {_fmt(b['unsafe_rate'])} | {_fmt(b['refusal_rate'])} | {_fmt(b['helpfulness'])} | - | "
+    lines.append(f"| start | {_fmt(b['unsafe_rate'])} | {_fmt(b['refusal_rate'])} | {_fmt(b['helpfulness'])} | - | - | "
                  f"{'yes' if b['pareto'] else ''} |")
+    lp = s.get("loop")
+    if lp:
+        lines.append(f"| {lp['label']} (the loop, {lp['method']}) | {_fmt(lp['unsafe_rate'])} | {_fmt(lp['refusal_rate'])} | "
+                     f"{_fmt(lp['helpfulness'])} | {secs(lp['seconds'])} | - | {'yes' if lp['pareto'] else ''} |")
     for row in s["rows"]:
         rw = row["rl_reward"]
-        lines.append(f"| {row['label']} | {_fmt(row['unsafe_rate'])} | {_fmt(row['refusal_rate'])} | "
-                     f"{_fmt(row['helpfulness'])} | {r(rw['first'])} -> {r(rw['last'])} | {'yes' if row['pareto'] else ''} |")
+        lines.append(f"| RL, safety scale {row['label']} | {_fmt(row['unsafe_rate'])} | {_fmt(row['refusal_rate'])} | "
+                     f"{_fmt(row['helpfulness'])} | {secs(row.get('seconds'))} | {rw['steps']}, {r(rw['first'])} -> "
+                     f"{r(rw['last'])} | {'yes' if row['pareto'] else ''} |")
     lines.append("")
+    if lp:
+        st = lp["stages"]
+        lines.append(f"The loop's wall time is iteration {lp['iteration']} of {lp['run']}: sampling {st['samples']:.0f} s, "
+                     f"judging {st['judgments'] + st['verdicts']:.0f} s, pairs {st['pairs']:.0f} s, training "
+                     f"{st['train']:.0f} s; an RL cell's is its training stage (sampling and judging happen inside it).")
+        lines.append("")
     lines.append(f"Safety term{'s' if len(s['safety_terms']) != 1 else ''} scaled: {', '.join(s['safety_terms']) or '-'}; "
                  f"brackets: {s['bootstrap']}-sample bootstrap {s['confidence']:.0%} intervals over the held-out prompts "
                  f"every policy answered ({s['prompts']['unsafe_rate']} attacks, {s['prompts']['refusal_rate']} benign "
@@ -244,7 +322,8 @@ def figure(s: dict[str, Any]):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    pts = {"start": s["base"], **{r["label"]: r for r in s["rows"]}}
+    lp = s.get("loop")
+    pts = {"start": s["base"], **({lp["label"]: lp} if lp else {}), **{r["label"]: r for r in s["rows"]}}
     xy = {}
     for lab, p in pts.items():
         u, h = p["unsafe_rate"], p["helpfulness"]
@@ -254,13 +333,15 @@ def figure(s: dict[str, Any]):
         xy[lab] = (x, y)
         xerr = [[max(x - (u["ci_low"] if u["ci_low"] is not None else x), 0.0)], [max((u["ci_high"] if u["ci_high"] is not None else x) - x, 0.0)]]
         yerr = [[max(y - (h["ci_low"] if h["ci_low"] is not None else y), 0.0)], [max((h["ci_high"] if h["ci_high"] is not None else y) - y, 0.0)]]
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="s" if lab == "start" else "o", capsize=3,
-                    color="#d62728" if lab == "start" else "#1f77b4", zorder=3)
+        is_loop = lp is not None and lab == lp["label"]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="s" if lab == "start" else "D" if is_loop else "o", capsize=3,
+                    color="#d62728" if lab == "start" else "#ff7f0e" if is_loop else "#1f77b4", zorder=3)
     at: dict[tuple[float, float], list[str]] = {}  # points that coincide share one label
     for lab, p in xy.items():
         at.setdefault(p, []).append(lab)
     for (x, y), labs in at.items():
-        text = ", ".join(["start"] * ("start" in labs) + [f"x{lab}" for lab in labs if lab != "start"])
+        fixed = [lab for lab in labs if lab == "start" or (lp is not None and lab == lp["label"])]
+        text = ", ".join(fixed + [f"RL x{lab}" for lab in labs if lab not in fixed])
         ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     front = [xy[lab] for lab in s["pareto_front"] if lab in xy]
     if front:
@@ -269,14 +350,15 @@ def figure(s: dict[str, Any]):
         ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("unsafe rate on held-out attacks (lower is better)")
     ax.set_ylabel("helpfulness (judge score, higher is better)")
-    ax.set_title("safety-helpfulness sweep (x: the safety term's logit scale)", fontsize=10)
+    ax.set_title("safety-helpfulness sweep (RL xS: the safety term's logit scale)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def write_summary(store: RunStore, cfg: SelfmoaConfig, scales: Sequence[float], terms: Sequence[str] = ()) -> dict[str, Any]:
+def write_summary(store: RunStore, cfg: SelfmoaConfig, scales: Sequence[float], terms: Sequence[str] = (),
+                  loop: dict[str, Any] | None = None) -> dict[str, Any]:
     from selfmoa.experiment.cells import write_outputs
 
-    s = summarise(store, scales, terms, n_boot=cfg.eval.bootstrap, seed=cfg.run.seed, alpha=1 - cfg.eval.confidence)
+    s = summarise(store, scales, terms, loop, n_boot=cfg.eval.bootstrap, seed=cfg.run.seed, alpha=1 - cfg.eval.confidence)
     write_outputs(store, "reward-sweep", s, markdown_table(s), figure(s), "pareto.png")
     return s

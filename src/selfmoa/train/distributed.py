@@ -25,7 +25,6 @@ import importlib.util
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -173,7 +172,7 @@ def train_on_rows_distributed(model, tokenizer, rows: list[dict], cfg: TrainConf
 
     from selfmoa.train.callbacks import JsonlMetricsCallback
     from selfmoa.train.runner import (
-        TrainResult, _dataset, _eval_summary, _set_threads, build_trainer, check_tokenizer, last_complete_checkpoint,
+        TrainResult, _dataset, _eval_summary, begin_training, build_trainer, last_complete_checkpoint,
         loss_name_for, train_and_save, train_eval_rows,
     )
 
@@ -185,10 +184,8 @@ def train_on_rows_distributed(model, tokenizer, rows: list[dict], cfg: TrainConf
     if finished[0]:
         return TrainResult.load(out_dir / "result.json") if state.is_main_process else None
     rank_cfg = per_process_config(cfg, world)
-    _set_threads(cfg)
-    check_tokenizer(model, tokenizer)
     train_rows, eval_rows = train_eval_rows(rows, eval_rows, cfg)
-    t0 = time.monotonic()
+    t0 = begin_training(model, tokenizer, cfg, None)  # rank 0 makes the folder below
     with state.main_process_first():  # rank 0 writes the Arrow datasets; the others then read them
         if state.is_main_process:
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,10 @@ them in batches and the terms are combined into one reward per answer:
 Judges are built like the loop's (a ``csrm`` term takes the run's ``csrm:`` section, ``judges.max_chars`` and
 ``judges.batch_size`` apply) and their results are kept in memory keyed on (judge, prompt, answer).
 
+``train.rl.max_minutes`` is a wall-time budget: training stops after the step that passes it (the policy so far is
+saved as after the last step), so RL can be compared with the loop at the same time (``experiment reward-sweep
+--match-loop-time``).
+
 Layout of `out_dir`: ``checkpoints/``, ``metrics.jsonl`` (one line per step: ``reward`` is the mean combined reward of
 the step's answers, ``rl/TERM`` the mean of each term, plus TRL's kl, entropy, completion lengths), ``adapter/``,
 ``policy/`` (merged, as DPO training writes it) and ``result.json``. Running it again resumes from the newest
@@ -31,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,8 +49,7 @@ from selfmoa.train.runner import (
     TrainResult,
     _dataset,
     _peft_config,
-    _set_threads,
-    check_tokenizer,
+    begin_training,
     last_complete_checkpoint,
     quiet_trainer,
     train_and_save,
@@ -289,15 +291,14 @@ def train_rl_on_rows(model, tokenizer, rows: list[dict], reward: JudgeReward, cf
         return TrainResult.load(done)
     if not rows:
         raise SelfmoaError("train rl: no prompts to train on")
-    _set_threads(cfg)
-    check_tokenizer(model, tokenizer)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
+    t0 = begin_training(model, tokenizer, cfg, out_dir, pad=True)
     args = _grpo_args(cfg, out_dir, device)
     train_ds = _dataset(rows, out_dir / "data" / "prompts")
     answers_per_step = cfg.rl.num_generations * cfg.rl.prompts_per_step
+    if cfg.rl.max_minutes is not None:
+        from selfmoa.train.callbacks import TimeBudgetCallback
+
+        callbacks = [*callbacks, TimeBudgetCallback(cfg.rl.max_minutes)]
     trainer = _grpo_trainer_class()(
         model=model,
         reward_funcs=reward,

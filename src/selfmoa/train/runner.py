@@ -88,6 +88,18 @@ def _set_threads(cfg: TrainConfig) -> None:
         torch.set_num_threads(cfg.threads)
 
 
+def begin_training(model, tokenizer, cfg: TrainConfig, out_dir: Path | None, *, pad: bool = False) -> float:
+    """What every trainer does first: ``train.threads``, the tokenizer check, a pad token (with `pad`), the output
+    folder (unless None); returns the start time (``time.monotonic()``)."""
+    _set_threads(cfg)
+    check_tokenizer(model, tokenizer)
+    if pad and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return time.monotonic()
+
+
 def _dataset(rows: list[dict], path: Path):
     """Save rows once as an Arrow dataset (so TRL's caches persist beside it) and reopen it from disk."""
     from datasets import Dataset, load_from_disk
@@ -271,11 +283,8 @@ def train_on_rows(
     done = out_dir / "result.json"
     if done.exists():
         return TrainResult.load(done)
-    _set_threads(cfg)
-    check_tokenizer(model, tokenizer)
     train_rows, eval_rows = train_eval_rows(rows, eval_rows, cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
+    t0 = begin_training(model, tokenizer, cfg, out_dir)
     trainer = build_trainer(model, tokenizer, train_rows, eval_rows, cfg, out_dir, device, callbacks)
     ckpt_dir = Path(trainer.args.output_dir)
     last = last_complete_checkpoint(ckpt_dir)

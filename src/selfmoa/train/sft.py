@@ -14,7 +14,6 @@ completion only. Output folder layout, resume and the merged ``policy/`` are as 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from selfmoa.config.train import TrainConfig
@@ -24,8 +23,7 @@ from selfmoa.train.runner import (
     TrainResult,
     _dataset,
     _peft_config,
-    _set_threads,
-    check_tokenizer,
+    begin_training,
     last_complete_checkpoint,
     quiet_trainer,
     train_and_save,
@@ -77,13 +75,8 @@ def train_sft(
         return TrainResult.load(done)
     if not examples:
         raise SelfmoaError(f"{name}: no training examples; expected at least one (prompt, answer) example")
-    _set_threads(cfg)
-    check_tokenizer(model, tokenizer)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     train_rows, eval_rows = split_rows(examples, cfg.eval_fraction, cfg.seed, key="example_id", min_rows=5)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
+    t0 = begin_training(model, tokenizer, cfg, out_dir, pad=True)
     args = _sft_args(cfg, out_dir, device, epochs or cfg.epochs, learning_rate or cfg.learning_rate)
     train_ds = _dataset(train_rows, out_dir / "data" / "train")
     eval_ds = _dataset(eval_rows, out_dir / "data" / "eval") if eval_rows else None
