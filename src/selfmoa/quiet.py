@@ -15,6 +15,9 @@ from selfmoa.redact import redact_text
 
 LIBRARIES = ("transformers", "datasets", "trl", "peft", "accelerate", "huggingface_hub", "torch", "sentence_transformers",
              "py.warnings")
+# loggers whose level stays as the library set it: torch's children (torch._inductor, torch._dynamo, ...) keep their
+# own stderr handlers and inherit the level of `torch`, so lowering it to INFO would print their INFO lines
+KEEP_LEVEL = ("torch", "py.warnings")
 
 
 class _Redacting(logging.Formatter):
@@ -47,7 +50,7 @@ def library_output_to(log_path: Path | None, *, verbose: bool = False) -> Iterat
         saved[name] = (list(lg.handlers), lg.level, lg.propagate)
         lg.handlers = [handler]
         lg.propagate = False
-        if name != "py.warnings":
+        if name not in KEEP_LEVEL:
             lg.setLevel(logging.INFO)
     old_tqdm = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"
