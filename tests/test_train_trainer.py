@@ -251,3 +251,19 @@ def test_train_preferences_on_pair_records_returns_loadable_policy(tiny_model_di
     assert any(not torch.equal(a, b) for a, b in zip(before, nxt.model.parameters()))
     with pytest.raises(SelfmoaError, match="response b0 is not among the responses"):
         train_preferences(pairs, mcfg, cfg, tmp_path / "it2", prompts=prompts, responses=responses[:1])
+
+
+def test_policy_model_points_at_the_merged_policy_or_says_why_one_is_needed(tmp_path):
+    from selfmoa.config.models import ModelConfig
+    from selfmoa.train.runner import TrainResult
+
+    base = ModelConfig(name_or_path="smollm2-135m", system_prompt="Be brief.")
+    merged = TrainResult(out_dir=str(tmp_path), policy_dir="rel/policy", adapter_dir=None, metrics_path="m.jsonl",
+                         n_train=1, n_eval=0, loss_name="dpo", seconds=1.0)
+    got = merged.policy_model(base, "the loop needs a loadable policy")
+    assert got.name_or_path == str(Path("rel/policy").resolve()) and got.system_prompt == "Be brief."
+    assert base.name_or_path == "smollm2-135m"  # a copy: the config it came from is unchanged
+    adapter_only = TrainResult(out_dir=str(tmp_path), policy_dir=None, adapter_dir="a", metrics_path="m.jsonl",
+                               n_train=1, n_eval=0, loss_name="dpo", seconds=1.0)
+    with pytest.raises(SelfmoaError, match=r"^train\.merge: the loop needs a loadable policy; set train\.merge=true$"):
+        adapter_only.policy_model(base, "the loop needs a loadable policy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -27,3 +28,7 @@ class ModelConfig(Section):
     )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's")
     max_context: int | None = Field(None, gt=0, description="Truncate prompts to this many tokens (left side)")
+
+    def at(self, path: str | Path) -> "ModelConfig":
+        """This model config with its weights read from the local folder `path` (a trained policy), absolute."""
+        return self.model_copy(update={"name_or_path": str(Path(path).resolve())})

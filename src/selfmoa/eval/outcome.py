@@ -123,7 +123,7 @@ def make_outcome(run_dir: Path, *, harmful: int | None = 100, benign: int | None
     tag = stable_hash("outcome", *sorted(p.id for p in prompts), max_new_tokens, seed)[:10]
     answers: dict[str, dict[str, Any]] = {}
     policies: dict[str, str] = {}
-    for name, model in (("start", cfg.model), ("final", cfg.model.model_copy(update={"name_or_path": str(final.resolve())}))):
+    for name, model in (("start", cfg.model), ("final", cfg.model.at(final))):
         clear_model_cache()
         gen = make_generator(cfg, model_config=model)
         policies[name] = gen.policy_id

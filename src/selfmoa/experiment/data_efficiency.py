@@ -135,9 +135,7 @@ def train_cell(store: RunStore, cfg: SelfmoaConfig, cell: Cell, rows: list[Prefe
             del lm
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, seconds=res.seconds)
         clear_model_cache()
-    if not res.policy_dir:
-        raise SelfmoaError("train.merge: the experiment evaluates a loadable policy per cell; set train.merge=true")
-    return cfg.model.model_copy(update={"name_or_path": str(Path(res.policy_dir).resolve())})
+    return res.policy_model(cfg.model, "the experiment evaluates a loadable policy per cell")
 
 
 def run_data_efficiency(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> list[Cell]:

@@ -186,9 +186,7 @@ def train_cell(store: RunStore, cfg: SelfmoaConfig, scale: float, prompts: list[
             res = train_rl(prompts, cfg.model, scaled_config(cfg, scale), out_dir)
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, seconds=res.seconds, scale=scale)
         clear_model_cache()
-    if not res.policy_dir:
-        raise SelfmoaError("train.merge: the reward sweep evaluates a loadable policy per scale; set train.merge=true")
-    return cfg.model.model_copy(update={"name_or_path": str(Path(res.policy_dir).resolve())})
+    return res.policy_model(cfg.model, "the reward sweep evaluates a loadable policy per scale")
 
 
 def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prompt], log: Log = print) -> list[float]:
@@ -212,7 +210,7 @@ def run_reward_sweep(cfg: SelfmoaConfig, store: RunStore, prompts: Sequence[Prom
     if loop is not None:
         log(f"the loop's policy after iteration {loop['iteration']} ({loop['seconds']:.0f} s of sampling, judging and "
             f"training): evaluate ({time.monotonic() - t0:.0f} s)")
-        evaluate_policy(store, cfg, cfg.model.model_copy(update={"name_or_path": loop["policy_dir"]}), plan, LOOP_CELL, log)
+        evaluate_policy(store, cfg, cfg.model.at(loop["policy_dir"]), plan, LOOP_CELL, log)
     for k, scale in enumerate(scales, 1):
         log(f"cell {k}/{len(scales)} scale {scale_label(scale)}: online RL, evaluate ({time.monotonic() - t0:.0f} s)")
         evaluate_policy(store, cfg, train_cell(store, cfg, scale, prompts), plan, cell_name(scale), log)
@@ -262,10 +260,10 @@ def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (
     rows = []
     for s in scales:
         lab = scale_label(s)
-        train_dir = store.root / "artifacts" / "exp" / "scale" / lab / "train"
-        wall = store.ledger.get(names.experiment(cells[lab], "train"), {}).get("seconds")
+        train = names.experiment(cells[lab], "train")
         rows.append({"scale": s, "label": lab, "cell": cells[lab], **est[lab], "pareto": lab in front,
-                     "rl_reward": _reward_ends(train_dir / "metrics.jsonl"), "seconds": wall})
+                     "rl_reward": _reward_ends(store.root / "artifacts" / train / "metrics.jsonl"),
+                     "seconds": store.ledger.get(train, {}).get("seconds")})
     out = {"scales": list(scales), "safety_terms": list(terms), "prompts": {f: len(k) for f, k in shared.items()},
            "base": {**est["start"], "pareto": "start" in front}, "rows": rows, "pareto_front": front,
            "bootstrap": n_boot, "confidence": round(1 - alpha, 4)}
@@ -275,7 +273,13 @@ def summarise(store: RunStore, scales: Sequence[float], terms: Sequence[str] = (
     return out
 
 
-def markdown_table(s: dict[str, Any]) -> str:
+TABLE_HEAD = ["policy", "unsafe rate", "over-refusal", "helpfulness", "training wall time",
+              "RL steps, reward first -> last", "Pareto"]
+
+
+def table_rows(s: dict[str, Any]) -> list[list[str]]:
+    """The summary table's rows (under :data:`TABLE_HEAD`): the start, the loop (with ``--run``), one per scale; the
+    Markdown table and the report's HTML table both show these."""
     from selfmoa.experiment.summary import _fmt
 
     def r(x):
@@ -284,20 +288,26 @@ def markdown_table(s: dict[str, Any]) -> str:
     def secs(x):
         return "-" if x is None else f"{x:.0f} s"
 
-    lines = ["| policy | unsafe rate | over-refusal | helpfulness | training wall time | RL steps, reward first -> last | Pareto |",
-             "|---|---|---|---|---|---|---|"]
+    def figures(p):
+        return [_fmt(p["unsafe_rate"]), _fmt(p["refusal_rate"]), _fmt(p["helpfulness"])]
+
     b = s["base"]
-    lines.append(f"| start | {_fmt(b['unsafe_rate'])} | {_fmt(b['refusal_rate'])} | {_fmt(b['helpfulness'])} | - | - | "
-                 f"{'yes' if b['pareto'] else ''} |")
+    rows = [["start", *figures(b), "-", "-", "yes" if b["pareto"] else ""]]
     lp = s.get("loop")
     if lp:
-        lines.append(f"| {lp['label']} (the loop, {lp['method']}) | {_fmt(lp['unsafe_rate'])} | {_fmt(lp['refusal_rate'])} | "
-                     f"{_fmt(lp['helpfulness'])} | {secs(lp['seconds'])} | - | {'yes' if lp['pareto'] else ''} |")
+        rows.append([f"{lp['label']} (the loop, {lp['method']})", *figures(lp), secs(lp["seconds"]), "-",
+                     "yes" if lp["pareto"] else ""])
     for row in s["rows"]:
         rw = row["rl_reward"]
-        lines.append(f"| RL, safety scale {row['label']} | {_fmt(row['unsafe_rate'])} | {_fmt(row['refusal_rate'])} | "
-                     f"{_fmt(row['helpfulness'])} | {secs(row.get('seconds'))} | {rw['steps']}, {r(rw['first'])} -> "
-                     f"{r(rw['last'])} | {'yes' if row['pareto'] else ''} |")
+        rows.append([f"RL, safety scale {row['label']}", *figures(row), secs(row.get("seconds")),
+                     f"{rw['steps']}, {r(rw['first'])} -> {r(rw['last'])}", "yes" if row["pareto"] else ""])
+    return rows
+
+
+def markdown_table(s: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(TABLE_HEAD) + " |", "|" + "---|" * len(TABLE_HEAD)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(s)]
+    lp = s.get("loop")
     lines.append("")
     if lp:
         st = lp["stages"]

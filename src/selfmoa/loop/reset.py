@@ -82,6 +82,4 @@ def reset_stage(store: RunStore, cfg: SelfmoaConfig, generator, panel: JudgePane
                        source=r.source if r.source == "run" else Path(r.source).name)
         clear_model_cache()
         log(f"safety reset: {res.n_train} compliant examples, reset policy at {res.policy_dir}")
-    if not res.policy_dir:
-        raise SelfmoaError("train.merge: the loop needs a loadable reset policy; set train.merge=true")
-    return cfg.model.model_copy(update={"name_or_path": str(Path(res.policy_dir).resolve())})
+    return res.policy_model(cfg.model, "the loop needs a loadable reset policy")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from selfmoa.config.models import ModelConfig
@@ -171,9 +170,7 @@ def train_stage(store: RunStore, cfg: SelfmoaConfig, iteration: int, policy: Mod
             h.complete(policy_dir=res.policy_dir, n_train=res.n_train, n_eval=res.n_eval, seconds=res.seconds,
                        eval_before=res.eval_before, eval_after=res.eval_after)
         clear_model_cache()
-    if not res.policy_dir:
-        raise SelfmoaError("train.merge: the loop needs a loadable policy after each iteration; set train.merge=true")
-    return policy.model_copy(update={"name_or_path": str(Path(res.policy_dir).resolve())})
+    return res.policy_model(policy, "the loop needs a loadable policy after each iteration")
 
 
 def run_loop(cfg: SelfmoaConfig, store: RunStore, log: Log = print) -> LoopResult:

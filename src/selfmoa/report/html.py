@@ -132,37 +132,16 @@ def data_efficiency_section(summary: RunSummary) -> str:
 
 
 def reward_sweep_section(summary: RunSummary) -> str:
+    from selfmoa.experiment.reward_sweep import TABLE_HEAD, table_rows
+
     s = summary.reward_sweep or {}
-
-    def fmt(e):
-        return "-" if not e or e.get("value") is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
-
-    def num(x):
-        return "-" if x is None else f"{x:.3f}"
-
-    def secs(x):
-        return "-" if x is None else f"{x:.0f} s"
-
-    b = s.get("base", {})
-    rows = [["start", fmt(b.get("unsafe_rate")), fmt(b.get("refusal_rate")), fmt(b.get("helpfulness")), "-", "-",
-             "yes" if b.get("pareto") else ""]]
-    lp = s.get("loop")
-    if lp:
-        rows.append([f"{lp['label']} (the loop, {lp['method']})", fmt(lp["unsafe_rate"]), fmt(lp["refusal_rate"]),
-                     fmt(lp["helpfulness"]), secs(lp.get("seconds")), "-", "yes" if lp.get("pareto") else ""])
-    rows += [[f"RL, safety scale {r['label']}", fmt(r["unsafe_rate"]), fmt(r["refusal_rate"]), fmt(r["helpfulness"]),
-              secs(r.get("seconds")),
-              f"{r['rl_reward']['steps']}: {num(r['rl_reward']['first'])} → {num(r['rl_reward']['last'])}",
-              "yes" if r["pareto"] else ""]
-             for r in s.get("rows", [])]
     return (
         "<h2>Safety-helpfulness sweep: the safety term's logit scale</h2>"
         + _figure(plots.reward_sweep(summary), "plot-reward-sweep",
                   f"One online-RL policy per scale of {_e(', '.join(s.get('safety_terms', [])) or 'the safety term')} "
                   "(same prompts, steps and seed); bars: bootstrap intervals over held-out prompts; line: the Pareto "
                   "front (lower unsafe rate, higher helpfulness).")
-        + _table(["policy", "unsafe rate", "over-refusal", "helpfulness", "training wall time",
-                  "RL steps: reward first → last", "Pareto"], rows)
+        + _table(TABLE_HEAD, table_rows(s))
         + '<p class="muted">docs/training.md (the safety-helpfulness sweep) explains how to read this.</p>'
     )
 

@@ -75,19 +75,16 @@ class ProgressCallback(TrainerCallback):
 
 class TimeBudgetCallback(TrainerCallback):
     """Stop training after the optimizer step that passes ``minutes`` of wall time since training began (the
-    trainer then saves and evaluates as after its last step). ``stopped_at`` is that step, else None. On a resume the
-    clock starts again."""
+    trainer then saves and evaluates as after its last step). On a resume the clock starts again."""
 
     def __init__(self, minutes: float):
         self.budget = 60.0 * float(minutes)
         self._t0: float | None = None
-        self.stopped_at: int | None = None
 
     def on_train_begin(self, args, state, control, **kw):
         self._t0 = time.monotonic()
 
     def on_step_end(self, args, state, control, **kw):
         if self._t0 is not None and time.monotonic() - self._t0 >= self.budget and state.global_step < state.max_steps:
-            self.stopped_at = state.global_step
             control.should_training_stop = True
         return control

@@ -52,6 +52,13 @@ class TrainResult:
     def load(cls, path: Path) -> "TrainResult":
         return cls(**json.loads(Path(path).read_text("utf-8")))
 
+    def policy_model(self, model: ModelConfig, why: str) -> ModelConfig:
+        """`model` with the merged policy this training wrote; without one (``train.merge: false``) a one-line
+        error saying `why` a loadable policy is needed."""
+        if not self.policy_dir:
+            raise SelfmoaError(f"train.merge: {why}; set train.merge=true")
+        return model.at(self.policy_dir)
+
 
 def loss_name_for(cfg: TrainConfig) -> str:
     if cfg.method == "dpo":
